@@ -1,0 +1,126 @@
+"""Data passed from observers to controllers (ROS-free mirror of ``vs_msgs/Correspondences``).
+
+Conventions: pixel coordinates are ``(u, v)`` in the image of the named camera, origin at the centre
+of the top-left pixel, u to the right, v down (OpenCV). Depths are metric Z in the camera optical
+frame (m), NaN when unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vs_common.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole intrinsics of an undistorted (rectified) image.
+
+    Attributes:
+        K: (3, 3) intrinsic matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels.
+        width, height: image size in pixels.
+    """
+
+    K: np.ndarray
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        K = np.asarray(self.K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise InputError(f"camera matrix must be a finite 3x3 with fx, fy > 0, got {self.K!r}")
+        if self.width <= 0 or self.height <= 0:
+            raise InputError(f"image size must be positive, got {self.width}x{self.height}")
+        object.__setattr__(self, "K", K)
+
+    @property
+    def fx(self) -> float:
+        return float(self.K[0, 0])
+
+    @property
+    def fy(self) -> float:
+        return float(self.K[1, 1])
+
+    @property
+    def cx(self) -> float:
+        return float(self.K[0, 2])
+
+    @property
+    def cy(self) -> float:
+        return float(self.K[1, 2])
+
+    def normalize(self, uv: np.ndarray) -> np.ndarray:
+        """Pixels (N, 2) → normalised image coordinates (N, 2): x = (u - cx) / fx, y = (v - cy) / fy."""
+        uv = np.asarray(uv, dtype=np.float64)
+        return np.stack([(uv[:, 0] - self.cx) / self.fx, (uv[:, 1] - self.cy) / self.fy], axis=1)
+
+
+@dataclass
+class Correspondences:
+    """Current-image observations aligned to the goal keypoints.
+
+    Row ``i`` always refers to goal keypoint ``goal_ids[i]`` (stable across frames for one goal), so
+    recurrent controllers (CNS) can keep per-node state. Rows whose keypoint was not found in the
+    current image have ``valid[i] = False`` and NaN in ``current_uv[i]``.
+
+    Shapes: N = number of goal keypoints.
+        goal_uv: (N, 2) goal pixel coordinates.
+        current_uv: (N, 2) current pixel coordinates, NaN where not matched.
+        valid: (N,) bool, matched and (if RANSAC ran) inlier.
+        goal_ids: (N,) int64, stable goal keypoint indices.
+        score: (N,) float, match quality in [0, 1] (1 best), 0 where not matched.
+        goal_depth: (N,) metric depth of goal keypoints (m), NaN unknown.
+        current_depth: (N,) metric depth of current keypoints (m), NaN unknown.
+        relative_depth: (N,) unitless relative depth of current keypoints (Depth-PC), NaN unknown.
+        goal_relative_depth: (N,) unitless relative depth of goal keypoints, NaN unknown.
+    """
+
+    camera: CameraModel
+    goal_uv: np.ndarray
+    current_uv: np.ndarray
+    valid: np.ndarray
+    goal_ids: np.ndarray | None = None
+    score: np.ndarray | None = None
+    goal_depth: np.ndarray | None = None
+    current_depth: np.ndarray | None = None
+    relative_depth: np.ndarray | None = None
+    goal_relative_depth: np.ndarray | None = None
+    goal_id: str = ""
+    stamp: float = 0.0
+    frame_id: str = "camera_color_optical_frame"
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.goal_uv = np.asarray(self.goal_uv, dtype=np.float64).reshape(-1, 2)
+        n = len(self.goal_uv)
+        self.current_uv = np.asarray(self.current_uv, dtype=np.float64).reshape(-1, 2)
+        self.valid = np.asarray(self.valid, dtype=bool).reshape(-1)
+        if self.current_uv.shape[0] != n or self.valid.shape[0] != n:
+            raise InputError(
+                f"correspondence arrays disagree: goal {n}, current {len(self.current_uv)}, valid {len(self.valid)}")
+        if self.goal_ids is None:
+            self.goal_ids = np.arange(n, dtype=np.int64)
+        self.goal_ids = np.asarray(self.goal_ids, dtype=np.int64).reshape(-1)
+        if self.score is None:
+            self.score = self.valid.astype(np.float64)
+        for name in ("goal_ids", "score", "goal_depth", "current_depth", "relative_depth",
+                     "goal_relative_depth"):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            arr = np.asarray(arr).reshape(-1)
+            if arr.shape[0] != n:
+                raise InputError(f"{name} has {arr.shape[0]} entries, expected {n}")
+            setattr(self, name, arr)
+        # A valid row must have finite coordinates; anything else is demoted, never trusted.
+        finite = np.all(np.isfinite(self.current_uv), axis=1) & np.all(np.isfinite(self.goal_uv), axis=1)
+        self.valid = self.valid & finite
+
+    @property
+    def num_valid(self) -> int:
+        return int(self.valid.sum())
+
+    def __len__(self) -> int:
+        return len(self.goal_uv)
