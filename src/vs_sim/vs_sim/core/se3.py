@@ -85,8 +85,9 @@ def pose_error(w_T_a: np.ndarray, w_T_b: np.ndarray) -> tuple[float, float]:
     return te, re
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
     """Camera pose ``w_T_c`` (optical frame: z forward, x right, y down) at ``eye`` looking at ``target``."""
+    up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, float)
     z = np.asarray(target, float) - np.asarray(eye, float)
     z /= np.linalg.norm(z)
     x = np.cross(z, up)
