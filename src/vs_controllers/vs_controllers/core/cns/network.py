@@ -1,0 +1,317 @@
+"""GraphVS: the CNS policy network (Chen et al., "CNS: Correspondence Encoded Neural Image Servo Policy").
+
+The network maps a correspondence graph (see :mod:`vs_controllers.core.cns.graph`) and a recurrent
+state to a distance-decoupled camera twist. It is the authors' architecture layer for layer, so their
+released weights load through :data:`AUTHORS_KEY_MAP` (``GraphVS.from_checkpoint``).
+
+Symbols (paper §III): node ``j`` is a goal keypoint with current / goal normalised image coordinates
+``ᶜs_j`` / ``*s_j`` (``x = (u - cx)/fx``, ``y = (v - cy)/fy``); cluster ``k`` has centre keypoint
+``*c_k``; ``E⁰`` are node → own-cluster-centre edges (pruned of missing nodes), ``E¹`` the dense
+cluster ↔ cluster edges with self-loops (``ᶜE¹`` pruned of clusters with no observed member, ``*E¹``
+full). ``H = 128``.
+
+Encoder
+    ``e = ReLU(W_in s)`` for current and goal coordinates (shared ``W_in``, (2 → H)).
+    PTConv (PyG ``PointTransformerConv``, per-channel vector attention, Zhao et al. 2021) over ``E⁰``
+    aggregates each cluster's *observed* members into its centre, once with current features
+    (source pos ``[ᶜs_j, *s_j]``) and once with goal features (source pos ``[*s_j, *s_j]``), the centre
+    carrying ``e(*c_k)`` and pos ``[*c_k, *c_k]``:
+    ``y_k = Σ_j softmax_j(γ(W_dst e_k − W_src e_j + δ_kj)) ⊙ (W e_j + δ_kj)``, ``δ_kj = θ(pos_k − pos_j)``.
+    Cluster feature ``f_k = ReLU(W_out [ᶜy_k, *y_k − ᶜy_k]) · mask_k``.
+Backbone (on clusters, pos = goal centre ``*c_k``)
+    PERConv: ``x' = x + W_fc ReLU(GraphNorm(max_{l∈N(k)} W_m [x_k, x_l − x_k, pos_l − pos_k]))``.
+    ``x = ReLU(PERConv₀(f, ᶜE¹))``; GConvGRU (paper Eq. 7):
+    ``[r, z] = σ(PEConv_g([x, h], *E¹))``, ``h̃ = tanh(PEConv_c([x, r ⊙ h], ᶜE¹))``,
+    ``h' = (1 − z) ⊙ h + z ⊙ h̃``; ``x = ReLU(PERConv₁(h', ᶜE¹))``.
+Decoder
+    Attentional pooling over observed clusters → scene vector ``g`` (B, H); two MLP heads give the
+    direction ``v_dir`` (B, 6) and the norm logit ``l`` (B, 1).
+Output (paper Eq. 3, as the authors' code computes it: one norm over all six components)
+    ``v_dd = v_dir / ‖v_dir‖ · T(l)``, ``T(l) = 1 + ELU(l)``; ``v = v_dd[:3] · d``, ``ω = v_dd[3:]``,
+    with ``d`` the distance prior (camera-to-scene-centre distance at the goal, metres).
+
+Shapes: ``Nn`` = total nodes in the batch, ``C`` = total clusters, ``B`` = graphs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing, PointTransformerConv
+from torch_geometric.nn.aggr import AttentionalAggregation
+from torch_geometric.nn.norm import GraphNorm
+from vs_common.core.errors import InputError, WeightsNotFoundError
+
+from vs_controllers.core.cns.graph import GraphBatch
+
+__all__ = ["AUTHORS_KEY_MAP", "GraphVS", "T", "T_inv", "postprocess", "map_authors_state_dict"]
+
+CHECKPOINT_FORMAT = "vs_cns/1"
+
+
+def T(l: Tensor) -> Tensor:
+    """Norm activation of Eq. 3: ``T(l) = 1 + ELU(l)`` (> 0, exponential decay below 0, linear above)."""
+    return 1.0 + F.elu(l)
+
+
+def T_inv(y: Tensor) -> Tensor:
+    """Inverse of :func:`T` used for the norm target of Eq. 4 (``y - 1`` for ``y ≥ 1``, else ``log y``)."""
+    return torch.where(y >= 1.0, y - 1.0, torch.log(y.clamp_min(0.0) + 1e-5))
+
+
+def postprocess(v_dir: Tensor, l: Tensor, d: Tensor) -> Tensor:
+    """Eq. 3: direction, norm logit and distance prior → camera twist.
+
+    Args:
+        v_dir: (B, 6) predicted direction.
+        l: (B, 1) predicted norm logit.
+        d: (B,) distance prior (m).
+
+    Returns:
+        (B, 6) twist ``[vx, vy, vz, wx, wy, wz]`` in the current camera optical frame (m/s, rad/s),
+        per unit of the authors' gain (see the controller for the time scaling).
+    """
+    v_dd = v_dir / (v_dir.norm(dim=-1, keepdim=True) + 1e-7) * T(l)
+    return torch.cat([v_dd[:, :3] * d.reshape(-1, 1), v_dd[:, 3:]], dim=-1)
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear → ReLU → ... → Linear (no activation after the last layer), the authors' ``MLP``."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        if i > 0:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+    return nn.Sequential(*layers)
+
+
+class PointEdgeConv(MessagePassing):
+    """EdgeConv with relative positions and max aggregation: ``max_l W [x_k, x_l − x_k, p_l − p_k]``.
+
+    A node without in-edges gets 0 (PyG's empty max). Shapes: x (C, F), pos (C, P), edge_index (2, E)
+    as [source l; target k] → (C, out).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, pos_dim: int) -> None:
+        super().__init__(aggr="max")
+        self.msg = nn.Linear(2 * in_channels + pos_dim, out_channels)
+
+    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor) -> Tensor:
+        return self.propagate(edge_index, x=x, pos=pos)
+
+    def message(self, x_i: Tensor, x_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
+        return self.msg(torch.cat([x_i, x_j - x_i, pos_j - pos_i], dim=-1))
+
+
+class PERConv(nn.Module):
+    """Point-edge residual convolution: ``x + W_fc ReLU(GraphNorm(PointEdgeConv(x)))``."""
+
+    def __init__(self, channels: int, pos_dim: int) -> None:
+        super().__init__()
+        self.edge_conv = PointEdgeConv(channels, channels, pos_dim)
+        self.norm = GraphNorm(channels)
+        self.fc = nn.Linear(channels, channels)
+
+    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        y = self.norm(self.edge_conv(x, pos, edge_index), batch, num_graphs)
+        return x + self.fc(F.relu(y))
+
+
+class GConvGRU(nn.Module):
+    """GRU whose gate and candidate maps are :class:`PointEdgeConv` s (paper Eq. 7).
+
+    The gates see the full goal edge set ``*E¹`` (so masked clusters still update their memory), the
+    candidate only the currently observed one ``ᶜE¹``.
+    """
+
+    def __init__(self, channels: int, pos_dim: int) -> None:
+        super().__init__()
+        self.gates = PointEdgeConv(2 * channels, 2 * channels, pos_dim)
+        self.candidate = PointEdgeConv(2 * channels, channels, pos_dim)
+
+    def forward(self, x: Tensor, h: Tensor, pos: Tensor, e_cur: Tensor, e_tar: Tensor) -> Tensor:
+        r, z = torch.sigmoid(self.gates(torch.cat([x, h], dim=-1), pos, e_tar)).chunk(2, dim=-1)
+        h_tilde = torch.tanh(self.candidate(torch.cat([x, r * h], dim=-1), pos, e_cur))
+        return (1.0 - z) * h + z * h_tilde
+
+
+class Encoder(nn.Module):
+    """Keypoint embedding + intra-cluster PTConv + cluster feature fusion (paper §III-B)."""
+
+    def __init__(self, input_dim: int, pos_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(input_dim, hidden_dim)
+        self.cluster_conv = PointTransformerConv(
+            hidden_dim, hidden_dim,
+            pos_nn=_mlp([2 * pos_dim, hidden_dim, hidden_dim]),
+            attn_nn=_mlp([hidden_dim, hidden_dim, hidden_dim]),
+            add_self_loops=False)
+        self.fuse = nn.Linear(2 * hidden_dim, hidden_dim)
+
+    def forward(self, g: GraphBatch) -> Tensor:
+        """Returns cluster features f (C, H), zero for clusters with no observed member."""
+        e_cur = F.relu(self.embed(g.x_cur))
+        e_tar = F.relu(self.embed(g.x_tar))
+        centres = g.cluster_centers
+        pos_c = g.x_tar[centres]
+        pos_dst = torch.cat([pos_c, pos_c], dim=-1)
+        y_cur = F.relu(self.cluster_conv(
+            (e_cur, e_tar[centres]), (torch.cat([g.x_cur, g.x_tar], dim=-1), pos_dst), g.e01))
+        y_tar = F.relu(self.cluster_conv(
+            (e_tar, e_tar[centres]), (torch.cat([g.x_tar, g.x_tar], dim=-1), pos_dst), g.e01))
+        f = F.relu(self.fuse(torch.cat([y_cur, y_tar - y_cur], dim=-1)))
+        return f * g.cluster_mask.unsqueeze(-1).to(f.dtype)
+
+
+class Backbone(nn.Module):
+    """PERConv → GConvGRU → PERConv over the cluster graph."""
+
+    def __init__(self, pos_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.perconv0 = PERConv(hidden_dim, pos_dim)
+        self.gru = GConvGRU(hidden_dim, pos_dim)
+        self.perconv1 = PERConv(hidden_dim, pos_dim)
+
+    def forward(self, f: Tensor, h: Tensor, g: GraphBatch) -> tuple[Tensor, Tensor]:
+        pos = g.x_tar[g.cluster_centers]
+        x = F.relu(self.perconv0(f, pos, g.e11_cur, g.cluster_batch, g.num_graphs))
+        h = self.gru(x, h, pos, g.e11_cur, g.e11_tar)
+        x = F.relu(self.perconv1(h, pos, g.e11_cur, g.cluster_batch, g.num_graphs))
+        return x, h
+
+
+class Decoder(nn.Module):
+    """Attentional pooling over observed clusters, then direction and norm heads."""
+
+    def __init__(self, hidden_dim: int) -> None:
+        super().__init__()
+        self.pool = AttentionalAggregation(gate_nn=nn.Linear(hidden_dim, 1))
+        self.direction_head = _mlp([hidden_dim, hidden_dim, 6])
+        self.norm_head = _mlp([hidden_dim, hidden_dim, 1])
+
+    def forward(self, x: Tensor, g: GraphBatch) -> tuple[Tensor, Tensor]:
+        keep = g.cluster_mask
+        scene = self.pool(x[keep], index=g.cluster_batch[keep], dim_size=g.num_graphs)
+        return self.direction_head(scene), self.norm_head(scene)
+
+
+class GraphVS(nn.Module):
+    """The CNS policy: correspondence graph + hidden state → (v_dir, l, hidden).
+
+    Args:
+        input_dim: node feature size (2: normalised x, y).
+        pos_dim: position size (2).
+        hidden_dim: H (128 in the paper and the released weights).
+    """
+
+    def __init__(self, input_dim: int = 2, pos_dim: int = 2, hidden_dim: int = 128) -> None:
+        super().__init__()
+        self.input_dim, self.pos_dim, self.hidden_dim = input_dim, pos_dim, hidden_dim
+        self.encoder = Encoder(input_dim, pos_dim, hidden_dim)
+        self.backbone = Backbone(pos_dim, hidden_dim)
+        self.decoder = Decoder(hidden_dim)
+
+    def init_hidden(self, num_clusters: int) -> Tensor:
+        """Zero recurrent state (num_clusters, H)."""
+        return torch.zeros(num_clusters, self.hidden_dim, device=next(self.parameters()).device)
+
+    def forward(self, g: GraphBatch, hidden: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """One step.
+
+        Args:
+            g: batched correspondence graphs (tensors on the model's device).
+            hidden: (C, H) state from the previous step of the same goal graphs, or None (zeros).
+
+        Returns:
+            v_dir (B, 6), l (B, 1), hidden (C, H).
+        """
+        num_clusters = g.cluster_centers.shape[0]
+        if hidden is None:
+            hidden = self.init_hidden(num_clusters)
+        elif hidden.shape != (num_clusters, self.hidden_dim):
+            raise InputError(f"hidden state has shape {tuple(hidden.shape)}, expected ({num_clusters}, "
+                             f"{self.hidden_dim}); reset it when the goal graph changes")
+        f = self.encoder(g)
+        x, hidden = self.backbone(f, hidden, g)
+        v_dir, l = self.decoder(x, g)
+        return v_dir, l, hidden
+
+    # ---------------------------------------------------------------- checkpoints
+    def checkpoint(self, **meta: Any) -> dict[str, Any]:
+        """A self-describing checkpoint dict (``torch.save`` it); ``meta`` is stored alongside."""
+        return {"format": CHECKPOINT_FORMAT,
+                "arch": {"input_dim": self.input_dim, "pos_dim": self.pos_dim, "hidden_dim": self.hidden_dim},
+                "state_dict": self.state_dict(), "meta": dict(meta)}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> GraphVS:
+        """Load our checkpoint (:meth:`checkpoint`) or the authors' ``cns_state_dict.pth``.
+
+        The authors' file is a plain state dict of their ``GraphVS(2, 2, 128)``; its keys are renamed
+        through :data:`AUTHORS_KEY_MAP`. Loading uses ``weights_only=True`` (no pickled code runs).
+
+        Raises:
+            WeightsNotFoundError: the file does not exist.
+            InputError: the file is neither format or does not fit the architecture.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"CNS checkpoint not found: {path}. Train one with `python -m vs_controllers.training.train_cns` "
+                "or pass the authors' cns_state_dict.pth (github.com/hhcaz/CNS, checkpoints/).")
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+        if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
+            net = cls(**obj["arch"])
+            state = obj["state_dict"]
+        elif isinstance(obj, Mapping) and any(k.startswith("encoder.in_enc.") for k in obj):
+            net = cls(2, 2, int(obj["encoder.in_enc.fcs.0.weight"].shape[0]))
+            state = map_authors_state_dict(obj)
+        else:
+            raise InputError(f"{path} is neither a vs_cns checkpoint nor the authors' GraphVS state dict")
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise InputError(f"{path} does not fit GraphVS: {err}") from err
+        return net.eval()
+
+
+#: Authors' state-dict key prefix (``cns/models/graph_vs.py``) → ours. Their ``MLP`` keeps its
+#: Linear layers in ``fcs.{0,1}``; ours are ``nn.Sequential`` with a ReLU between, i.e. ``{0,2}``.
+AUTHORS_KEY_MAP: tuple[tuple[str, str], ...] = (
+    (r"^encoder\.in_enc\.fcs\.0\.", "encoder.embed."),
+    (r"^encoder\.att_clu_conv\.(pos_nn|attn_nn)\.fcs\.0\.", r"encoder.cluster_conv.\1.0."),
+    (r"^encoder\.att_clu_conv\.(pos_nn|attn_nn)\.fcs\.1\.", r"encoder.cluster_conv.\1.2."),
+    (r"^encoder\.att_clu_conv\.(lin|lin_src|lin_dst)\.", r"encoder.cluster_conv.\1."),
+    (r"^encoder\.out_enc\.fcs\.0\.", "encoder.fuse."),
+    (r"^backbone\.l1_conv(\d)\.conv\.msg_nn\.fcs\.0\.", r"backbone.perconv\1.edge_conv.msg."),
+    (r"^backbone\.l1_conv(\d)\.bn\.", r"backbone.perconv\1.norm."),
+    (r"^backbone\.l1_conv(\d)\.fc\.", r"backbone.perconv\1.fc."),
+    (r"^backbone\.temporal_aggr\.conv_gates\.msg_nn\.fcs\.0\.", "backbone.gru.gates.msg."),
+    (r"^backbone\.temporal_aggr\.conv_candi\.msg_nn\.fcs\.0\.", "backbone.gru.candidate.msg."),
+    (r"^decoder\.pool\.gate_nn\.", "decoder.pool.gate_nn."),
+    (r"^decoder\.vel_si_vec\.fcs\.0\.", "decoder.direction_head.0."),
+    (r"^decoder\.vel_si_vec\.fcs\.1\.", "decoder.direction_head.2."),
+    (r"^decoder\.vel_si_norm\.fcs\.0\.", "decoder.norm_head.0."),
+    (r"^decoder\.vel_si_norm\.fcs\.1\.", "decoder.norm_head.2."),
+)
+
+
+def map_authors_state_dict(state: Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
+    """Rename the authors' GraphVS keys to ours (:data:`AUTHORS_KEY_MAP`); unknown keys raise InputError."""
+    out: OrderedDict[str, Tensor] = OrderedDict()
+    for key, value in state.items():
+        for pattern, repl in AUTHORS_KEY_MAP:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                out[new] = value
+                break
+        else:
+            raise InputError(f"unexpected key in the authors' state dict: {key}")
+    return out
