@@ -1,0 +1,34 @@
+# The two commands of the README are `make demo` and `make test`; both set up what is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+ACT := source $(VENV)/bin/activate; [ -f install/setup.bash ] && source install/setup.bash; true;
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-unit test-ros lint demo bench-ci bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+## Everything CI runs: lint + all test tiers (unit, ROS over real DDS, closed loop).
+test: setup
+	@$(ACT) ruff check src test launch scripts
+	@$(ACT) python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	@$(ACT) python -m pytest -m "not ros" $(PYTEST_ARGS)
+
+test-ros: setup
+	@$(ACT) python -m pytest -m ros $(PYTEST_ARGS)
+
+lint: setup
+	@$(ACT) ruff check src test launch scripts
+
+## The simulated servo demo: the ROS 2 graph against the PyBullet cell; leaves a run folder in runs/.
+demo: setup
+	@$(ACT) python -m vs_bringup.demo $(DEMO_ARGS)
+
+bench-ci: setup
+	@$(ACT) python -m vs_controllers.benchmark --ci
+
+clean:
+	rm -rf build install log runs bench_results .pytest_cache .ruff_cache
