@@ -1,0 +1,232 @@
+"""The safety filter every command passes before it reaches a robot backend (DESIGN.md §9).
+
+Pipeline per control tick (``SafetyFilter.step``):
+
+1. **validity** (at arrival, :meth:`SafetyFilter.submit`): non-finite values, unknown frames and stale
+   stamps (``now − stamp > max_command_age_s``) raise :class:`SafetyViolation` and are never stored;
+2. **silence**: no valid command for ``command_timeout_s`` (or the stored one aged past
+   ``max_command_age_s``) → stop;
+3. **frame change** to the base frame with the hand-eye transform (rotation *and* lever arm);
+4. **speed clamp** of the linear and angular norms (direction kept, as moveit_servo does);
+5. **acceleration clamp** against the previous output;
+6. **workspace**: zero each component that would take the TCP out of the box within the look-ahead.
+
+Twist transform (rigid body, all vectors in base ``b``): a twist ``(v_c, ω_c)`` of the camera frame c,
+expressed in c about the camera origin, moves the TCP point with
+
+    ω_b = R_bc ω_c,     v_tcp_b = R_bc v_c + ω_b × (p_tcp − p_cam)_b = R_bc v_c − ω_b × (R_bt · t_tc)
+
+where ``t_tc`` is the camera origin in the TCP frame (hand-eye translation). Base-frame twists are
+already TCP twists (speedL semantics); TCP-frame twists are only rotated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from vs_common.core.errors import SafetyViolation
+from vs_sim.core.se3 import make_pose
+
+from vs_robot_bridge.core.config import SafetyConfig
+from vs_robot_bridge.core.types import TwistCommand
+
+
+def hand_eye_transform(config: SafetyConfig) -> np.ndarray:
+    """``tcp_T_camera`` (4, 4) from the configured translation and quaternion."""
+    R = Rotation.from_quat(np.asarray(config.hand_eye_quat_xyzw, float)).as_matrix()
+    return make_pose(R, np.asarray(config.hand_eye_xyz, float))
+
+
+def camera_twist_to_base(v_c: np.ndarray, base_T_tcp: np.ndarray, tcp_T_cam: np.ndarray) -> np.ndarray:
+    """Camera twist (about the camera origin, in camera axes) → TCP twist in the base frame.
+
+    Args:
+        v_c: (6,) (v, ω) of the camera frame expressed in the camera frame (m/s, rad/s).
+        base_T_tcp: (4, 4) current TCP pose in the base frame.
+        tcp_T_cam: (4, 4) hand-eye transform (camera pose in the TCP frame).
+
+    Returns:
+        (6,) (v_tcp, ω) in the base frame: the linear velocity of the TCP point and the angular velocity,
+        which is what ur_rtde ``speedL`` expects.
+    """
+    v_c = np.asarray(v_c, dtype=np.float64).reshape(6)
+    R_bt = base_T_tcp[:3, :3]
+    R_bc = R_bt @ tcp_T_cam[:3, :3]
+    w_b = R_bc @ v_c[3:]
+    # The TCP sits at −t_tc from the camera origin; a rotation about the camera origin moves it by ω × r.
+    r_cam_to_tcp_b = -R_bt @ tcp_T_cam[:3, 3]
+    v_b = R_bc @ v_c[:3] + np.cross(w_b, r_cam_to_tcp_b)
+    return np.concatenate([v_b, w_b])
+
+
+def tcp_twist_to_base(v_t: np.ndarray, base_T_tcp: np.ndarray) -> np.ndarray:
+    """TCP twist in TCP axes → the same twist in base axes (same reference point, so only a rotation)."""
+    v_t = np.asarray(v_t, dtype=np.float64).reshape(6)
+    R = base_T_tcp[:3, :3]
+    return np.concatenate([R @ v_t[:3], R @ v_t[3:]])
+
+
+def clamp_norm(v: np.ndarray, limit: float) -> np.ndarray:
+    """Scale ``v`` down to norm ``limit`` keeping its direction (unchanged when already within)."""
+    n = float(np.linalg.norm(v))
+    return v * (limit / n) if n > limit else v
+
+
+def clamp_speed(v_b: np.ndarray, max_linear: float, max_angular: float) -> np.ndarray:
+    """Clamp the linear and angular norms of a (6,) twist separately."""
+    return np.concatenate([clamp_norm(v_b[:3], max_linear), clamp_norm(v_b[3:], max_angular)])
+
+
+def clamp_acceleration(v_target: np.ndarray, v_prev: np.ndarray, dt: float, max_linear_accel: float,
+                       max_angular_accel: float) -> np.ndarray:
+    """Move from ``v_prev`` towards ``v_target`` by at most ``a·dt`` (linear and angular parts separately)."""
+    dv = v_target - v_prev
+    dv = np.concatenate([clamp_norm(dv[:3], max_linear_accel * dt), clamp_norm(dv[3:], max_angular_accel * dt)])
+    return v_prev + dv
+
+
+def limit_to_workspace(v_b: np.ndarray, p_tcp_b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                       lookahead_s: float) -> tuple[np.ndarray, list[str]]:
+    """Zero the linear components that would carry the TCP out of the box ``[lo, hi]``.
+
+    A component moving back towards the box is always allowed, so a TCP that starts outside can return.
+
+    Args:
+        v_b: (6,) base-frame TCP twist.
+        p_tcp_b: (3,) TCP position in the base frame (m).
+        lo, hi: (3,) box corners in the base frame (m).
+        lookahead_s: horizon over which the predicted position must stay inside (s).
+
+    Returns:
+        The limited twist and the names of the axes that were zeroed.
+    """
+    out = v_b.copy()
+    zeroed = []
+    predicted = p_tcp_b + v_b[:3] * lookahead_s
+    for i, axis in enumerate("xyz"):
+        if (v_b[i] > 0.0 and predicted[i] > hi[i]) or (v_b[i] < 0.0 and predicted[i] < lo[i]):
+            out[i] = 0.0
+            zeroed.append(axis)
+    return out, zeroed
+
+
+@dataclass
+class FilterOutput:
+    """What the filter decided for one tick.
+
+    Attributes:
+        v_b: (6,) TCP twist in the base frame to send (zeros when ``stop``).
+        stop: True when the robot must be stopped (no valid command); send ``speedStop``, not ``speedL(0)``.
+        reason: why the command was stopped or altered ("" when forwarded unchanged).
+        command_age_s: age of the current command by its stamp (inf without one).
+    """
+
+    v_b: np.ndarray
+    stop: bool
+    reason: str
+    command_age_s: float
+
+
+class SafetyFilter:
+    """Validates, transforms and limits twist commands; holds the last valid command and last output."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self.tcp_T_cam = hand_eye_transform(config)
+        self._lo = np.asarray(config.workspace_min, float)
+        self._hi = np.asarray(config.workspace_max, float)
+        self._command: TwistCommand | None = None
+        self._v_prev = np.zeros(6)
+        self._t_prev: float | None = None
+
+    @property
+    def known_frames(self) -> tuple[str, str, str]:
+        return (self.config.base_frame, self.config.tcp_frame, self.config.camera_frame)
+
+    @property
+    def last_command(self) -> TwistCommand | None:
+        return self._command
+
+    @property
+    def last_output(self) -> np.ndarray:
+        return self._v_prev.copy()
+
+    def submit(self, command: TwistCommand, now_s: float) -> None:
+        """Check a command on arrival and keep it as the current one.
+
+        Raises:
+            SafetyViolation: non-finite values, unknown frame, or a stamp older than ``max_command_age_s``
+                (the previous command is dropped too, so a rejected stream halts the robot at once).
+        """
+        twist = np.asarray(command.twist, dtype=np.float64).reshape(-1)
+        try:
+            if twist.shape != (6,) or not np.all(np.isfinite(twist)):
+                raise SafetyViolation(f"non-finite or malformed twist {twist.tolist()}")
+            if command.frame_id not in self.known_frames:
+                raise SafetyViolation(
+                    f"unknown frame {command.frame_id!r}; known frames are {list(self.known_frames)}")
+            age = now_s - command.stamp_s
+            if age > self.config.max_command_age_s:
+                raise SafetyViolation(f"stale command: stamp is {age * 1e3:.0f} ms old "
+                                      f"(limit {self.config.max_command_age_s * 1e3:.0f} ms)")
+        except SafetyViolation:
+            self._command = None
+            raise
+        self._command = TwistCommand(twist.copy(), command.frame_id, command.stamp_s, command.received_s)
+
+    def clear(self) -> None:
+        """Forget the current command and the output history (after a fault, a reset, a deactivation)."""
+        self._command = None
+        self._v_prev = np.zeros(6)
+        self._t_prev = None
+
+    def to_base(self, command: TwistCommand, base_T_tcp: np.ndarray) -> np.ndarray:
+        """Express a validated command as a base-frame TCP twist."""
+        if command.frame_id == self.config.base_frame:
+            return command.twist.copy()
+        if command.frame_id == self.config.tcp_frame:
+            return tcp_twist_to_base(command.twist, base_T_tcp)
+        return camera_twist_to_base(command.twist, base_T_tcp, self.tcp_T_cam)
+
+    def step(self, now_s: float, base_T_tcp: np.ndarray | None) -> FilterOutput:
+        """One control tick: the base-frame twist to send now.
+
+        Args:
+            now_s: node clock (s).
+            base_T_tcp: (4, 4) measured TCP pose in the base frame; None when unknown (→ stop).
+        """
+        cfg = self.config
+        # The first tick after a stop has no history: assume a 10 ms tick rather than allowing a jump.
+        dt = 0.01 if self._t_prev is None else min(max(now_s - self._t_prev, 1e-4), 0.1)
+        self._t_prev = now_s
+        cmd = self._command
+        age = float("inf") if cmd is None else now_s - cmd.stamp_s
+        reason = ""
+        if cmd is None:
+            reason = "no command"
+        elif now_s - cmd.received_s > cfg.command_timeout_s:
+            reason = f"command timeout ({(now_s - cmd.received_s) * 1e3:.0f} ms without a command)"
+        elif age > cfg.max_command_age_s:
+            reason = f"stale command ({age * 1e3:.0f} ms old)"
+        elif base_T_tcp is None:
+            reason = "TCP pose unknown"
+        if reason:
+            self._command = None
+            self._v_prev = np.zeros(6)
+            return FilterOutput(np.zeros(6), True, reason, age)
+
+        notes = []
+        v_b = self.to_base(cmd, base_T_tcp)
+        v_clamped = clamp_speed(v_b, cfg.max_linear_speed, cfg.max_angular_speed)
+        if not np.allclose(v_clamped, v_b):
+            notes.append("speed clamped")
+        v_acc = clamp_acceleration(v_clamped, self._v_prev, dt, cfg.max_linear_accel, cfg.max_angular_accel)
+        if not np.allclose(v_acc, v_clamped):
+            notes.append("acceleration limited")
+        v_out, zeroed = limit_to_workspace(v_acc, base_T_tcp[:3, 3], self._lo, self._hi, cfg.workspace_lookahead_s)
+        if zeroed:
+            notes.append(f"workspace limit on {''.join(zeroed)}")
+        self._v_prev = v_out
+        return FilterOutput(v_out, False, ", ".join(notes), age)
