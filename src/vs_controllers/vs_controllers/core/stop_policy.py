@@ -1,0 +1,136 @@
+"""When to stop servoing: CNS's pixel stop policy, re-done from its description.
+
+The error is a robust, temporally smoothed mean of the point errors ‖x − x*‖ (normalised units):
+each goal keypoint carries a weight that follows w ← γ w + observed (γ = 0.95, started at
+1/(1 − γ) = 20 the first time the point is seen, so a point that flickers in and out counts less
+than one that is always there), and points whose weighted error w·d is at or above the 90th
+percentile are dropped (mismatches that RANSAC let through). The episode stops once this error is
+below ``threshold`` and has stopped improving: the time spent within 1.1·min + 5·10⁻⁴ of its best
+value since the last 10 % improvement exceeds ``waiting_time_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from vs_common.core.config import check_range, describe
+from vs_perception.core.types import Correspondences
+
+__all__ = ["PixelStopPolicy", "StopPolicyConfig", "time_below", "weighted_pixel_error"]
+
+# A new minimum must beat the old one by this factor (so noise does not keep resetting the clock).
+_IMPROVEMENT = 0.9
+# The plateau band above the minimum: relative, plus an absolute floor in normalised units.
+_BAND_REL, _BAND_ABS = 1.1, 5e-4
+
+
+@dataclass(frozen=True)
+class StopPolicyConfig:
+    """Pixel stop-policy settings (CNS benchmark: 0.8 s / 0.01; demo 0.5 s / 0.005)."""
+
+    waiting_time_s: float = describe("Stop after the error has plateaued for this long (s).", default=0.8)
+    threshold: float = describe("Only stop while the error is below this (normalised image units).", default=0.01)
+    forgetting: float = describe("Per-keypoint weight forgetting factor γ in w ← γ w + observed.", default=0.95)
+    drop_percentile: float = describe("Drop points whose weighted error is at or above this percentile.",
+                                      default=90.0)
+
+    def __post_init__(self) -> None:
+        check_range("waiting_time_s", self.waiting_time_s, 0.0)
+        check_range("threshold", self.threshold, 0.0, lo_open=True)
+        check_range("forgetting", self.forgetting, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_range("drop_percentile", self.drop_percentile, 0.0, 100.0, lo_open=True)
+
+
+def weighted_pixel_error(d: np.ndarray, w: np.ndarray, observed: np.ndarray, percentile: float = 90.0) -> float:
+    """Weighted mean of point errors over observed points, without the worst weighted ones.
+
+    Args:
+        d: (N,) point errors ‖x − x*‖ (NaN allowed where not observed).
+        w: (N,) non-negative weights.
+        observed: (N,) bool.
+        percentile: points with w·d ≥ this percentile (over observed points) are dropped; if that
+            would drop all (equal values), all are kept.
+
+    Returns:
+        The error, NaN when nothing is observed.
+    """
+    obs = np.asarray(observed, bool) & np.isfinite(d)
+    if not obs.any():
+        return float("nan")
+    d, w = np.asarray(d, float)[obs], np.asarray(w, float)[obs]
+    wd = w * d
+    keep = wd < np.percentile(wd, percentile)
+    if not keep.any() or w[keep].sum() <= 0:
+        keep = np.ones_like(keep)
+    if w[keep].sum() <= 0:
+        return float(np.mean(d[keep]))
+    return float(np.sum(wd[keep]) / np.sum(w[keep]))
+
+
+def time_below(e0: float, e1: float, level: float, dt: float) -> float:
+    """Time within [t, t + dt] that a linearly interpolated error from e0 to e1 spends at or below ``level``."""
+    if e0 <= level and e1 <= level:
+        return dt
+    if e0 > level and e1 > level:
+        return 0.0
+    lo, hi = min(e0, e1), max(e0, e1)
+    return dt * (level - lo) / (hi - lo)
+
+
+class PixelStopPolicy:
+    """Stateful stop decision over a stream of correspondences of one goal (see module docstring)."""
+
+    def __init__(self, config: StopPolicyConfig | None = None) -> None:
+        self.config = config or StopPolicyConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget weights and history (call on a new goal or episode)."""
+        self._w: np.ndarray | None = None
+        self._seen: np.ndarray | None = None
+        self._min = np.inf
+        self._hold = 0.0
+        self._prev: tuple[float, float] | None = None  # (t, error)
+        self.error = float("nan")
+
+    @property
+    def hold_time(self) -> float:
+        """Seconds the error has spent on its current plateau."""
+        return self._hold
+
+    def update_error(self, error: float, t: float) -> bool:
+        """Feed one smoothed error at time ``t`` (s); True when the episode should stop."""
+        c = self.config
+        prev, self._prev = self._prev, (t, error)
+        self.error = error
+        if not np.isfinite(error) or error > c.threshold:
+            self._min, self._hold = np.inf, 0.0
+            return False
+        if error < _IMPROVEMENT * self._min:
+            self._min, self._hold = error, 0.0
+            return False
+        if prev is not None and np.isfinite(prev[1]):
+            level = _BAND_REL * self._min + _BAND_ABS
+            self._hold += time_below(prev[1], error, level, max(t - prev[0], 0.0))
+        return self._hold > c.waiting_time_s
+
+    def update(self, obs: Correspondences, t: float | None = None) -> bool:
+        """Update the weights with one observation at time ``t`` (default ``obs.stamp``) and decide.
+
+        Returns:
+            True when the error is below the threshold and has plateaued for ``waiting_time_s``.
+        """
+        c = self.config
+        n = len(obs)
+        if self._w is None or len(self._w) != n:
+            self._w, self._seen = np.zeros(n), np.zeros(n, bool)
+        observed = obs.valid
+        first = observed & ~self._seen
+        self._w = c.forgetting * self._w + observed
+        self._w[first] = 1.0 / (1.0 - c.forgetting)
+        self._seen |= observed
+        x = obs.camera.normalize(np.where(observed[:, None], obs.current_uv, 0.0))
+        d = np.linalg.norm(x - obs.camera.normalize(obs.goal_uv), axis=1)
+        err = weighted_pixel_error(d, self._w, observed, c.drop_percentile)
+        return self.update_error(err, obs.stamp if t is None else t)
