@@ -7,9 +7,10 @@ Pipeline per control tick (``SafetyFilter.step``):
 2. **silence**: no valid command for ``command_timeout_s`` (or the stored one aged past
    ``max_command_age_s``) → stop;
 3. **frame change** to the base frame with the hand-eye transform (rotation *and* lever arm);
-4. **speed clamp** of the linear and angular norms (direction kept, as moveit_servo does);
+4. **speed clamp** of the linear and angular norms (one common factor, so the screw axis is kept);
 5. **acceleration clamp** against the previous output;
-6. **workspace**: zero each component that would take the TCP out of the box within the look-ahead.
+6. **workspace**: zero each component that would take the TCP out of the box within the look-ahead
+   plus its stopping distance.
 
 Twist transform (rigid body, all vectors in base ``b``): a twist ``(v_c, ω_c)`` of the camera frame c,
 expressed in c about the camera origin, moves the TCP point with
@@ -75,38 +76,47 @@ def clamp_norm(v: np.ndarray, limit: float) -> np.ndarray:
 
 
 def clamp_speed(v_b: np.ndarray, max_linear: float, max_angular: float) -> np.ndarray:
-    """Clamp the linear and angular norms of a (6,) twist separately."""
-    return np.concatenate([clamp_norm(v_b[:3], max_linear), clamp_norm(v_b[3:], max_angular)])
+    """Scale a (6,) twist so that both its linear and angular norms are within limits.
+
+    One common factor for both parts keeps the screw axis: scaling them separately would turn a
+    rotation about the camera origin (whose base-frame twist has a lever-arm linear part) into a
+    motion about some other point.
+    """
+    s = min(1.0, max_linear / max(float(np.linalg.norm(v_b[:3])), 1e-12),
+            max_angular / max(float(np.linalg.norm(v_b[3:])), 1e-12))
+    return v_b * s
 
 
 def clamp_acceleration(v_target: np.ndarray, v_prev: np.ndarray, dt: float, max_linear_accel: float,
                        max_angular_accel: float) -> np.ndarray:
-    """Move from ``v_prev`` towards ``v_target`` by at most ``a·dt`` (linear and angular parts separately)."""
-    dv = v_target - v_prev
-    dv = np.concatenate([clamp_norm(dv[:3], max_linear_accel * dt), clamp_norm(dv[3:], max_angular_accel * dt)])
-    return v_prev + dv
+    """Move from ``v_prev`` towards ``v_target`` by at most ``a·dt`` (one common factor, see :func:`clamp_speed`)."""
+    return v_prev + clamp_speed(v_target - v_prev, max_linear_accel * dt, max_angular_accel * dt)
 
 
 def limit_to_workspace(v_b: np.ndarray, p_tcp_b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                       lookahead_s: float) -> tuple[np.ndarray, list[str]]:
+                       lookahead_s: float, decel: float = np.inf) -> tuple[np.ndarray, list[str]]:
     """Zero the linear components that would carry the TCP out of the box ``[lo, hi]``.
 
-    A component moving back towards the box is always allowed, so a TCP that starts outside can return.
+    The predicted position adds the look-ahead travel and the stopping distance ``v²/(2·decel)``, since
+    the robot does not stop instantly once a component is zeroed. A component moving back towards the
+    box is always allowed, so a TCP that starts outside can return.
 
     Args:
         v_b: (6,) base-frame TCP twist.
         p_tcp_b: (3,) TCP position in the base frame (m).
         lo, hi: (3,) box corners in the base frame (m).
         lookahead_s: horizon over which the predicted position must stay inside (s).
+        decel: deceleration the robot stops with (m/s²); inf ignores the stopping distance.
 
     Returns:
         The limited twist and the names of the axes that were zeroed.
     """
     out = v_b.copy()
     zeroed = []
-    predicted = p_tcp_b + v_b[:3] * lookahead_s
+    v = v_b[:3]
+    predicted = p_tcp_b + v * lookahead_s + v * np.abs(v) / (2.0 * decel)
     for i, axis in enumerate("xyz"):
-        if (v_b[i] > 0.0 and predicted[i] > hi[i]) or (v_b[i] < 0.0 and predicted[i] < lo[i]):
+        if (v[i] > 0.0 and predicted[i] > hi[i]) or (v[i] < 0.0 and predicted[i] < lo[i]):
             out[i] = 0.0
             zeroed.append(axis)
     return out, zeroed
@@ -225,7 +235,8 @@ class SafetyFilter:
         v_acc = clamp_acceleration(v_clamped, self._v_prev, dt, cfg.max_linear_accel, cfg.max_angular_accel)
         if not np.allclose(v_acc, v_clamped):
             notes.append("acceleration limited")
-        v_out, zeroed = limit_to_workspace(v_acc, base_T_tcp[:3, 3], self._lo, self._hi, cfg.workspace_lookahead_s)
+        v_out, zeroed = limit_to_workspace(v_acc, base_T_tcp[:3, 3], self._lo, self._hi, cfg.workspace_lookahead_s,
+                                          cfg.max_linear_accel)
         if zeroed:
             notes.append(f"workspace limit on {''.join(zeroed)}")
         self._v_prev = v_out

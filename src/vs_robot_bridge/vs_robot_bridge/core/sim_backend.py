@@ -69,6 +69,7 @@ class SimBackend:
     def inject_disconnect(self) -> None:
         self._advance()
         self._link_up = False
+        self._receive_open = False  # like a dropped RTDE socket: only reconnect() reopens it
         self._halt_program()
 
     def clear_stops(self) -> None:
