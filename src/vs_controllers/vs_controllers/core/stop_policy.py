@@ -50,7 +50,7 @@ def weighted_pixel_error(d: np.ndarray, w: np.ndarray, observed: np.ndarray, per
         w: (N,) non-negative weights.
         observed: (N,) bool.
         percentile: points with w·d ≥ this percentile (over observed points) are dropped; if that
-            would drop all (equal values), all are kept.
+            would drop all (equal values), all are kept; 100 keeps all.
 
     Returns:
         The error, NaN when nothing is observed.
@@ -60,7 +60,7 @@ def weighted_pixel_error(d: np.ndarray, w: np.ndarray, observed: np.ndarray, per
         return float("nan")
     d, w = np.asarray(d, float)[obs], np.asarray(w, float)[obs]
     wd = w * d
-    keep = wd < np.percentile(wd, percentile)
+    keep = wd < np.percentile(wd, percentile) if percentile < 100.0 else np.ones(len(wd), bool)
     if not keep.any() or w[keep].sum() <= 0:
         keep = np.ones_like(keep)
     if w[keep].sum() <= 0:

@@ -87,14 +87,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         raise InputError(f"image must be a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise InputError(f"image must be uint8, got {image.dtype}")
+    if image.size == 0:
+        raise InputError(f"image is empty (shape {image.shape})")
     if image.ndim == 3 and image.shape[2] == 3:
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     elif image.ndim == 2:
         gray = image
     else:
         raise InputError(f"image must be (H, W, 3) RGB or (H, W) grey, got shape {image.shape}")
-    if gray.size == 0:
-        raise InputError("image is empty")
     if int(gray.max()) == int(gray.min()):
         raise InputError(f"image is uniform (all pixels = {int(gray.max())}): no camera data")
     return gray

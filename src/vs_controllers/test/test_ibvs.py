@@ -1,0 +1,154 @@
+"""IBVS tests: interaction matrix against finite differences, closed loop on an ideal scene, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from vs_common.core.camera import CameraModel
+from vs_common.core.errors import ConfigError
+from vs_controllers.core.ibvs import (
+    IBVSConfig,
+    IBVSController,
+    adaptive_gain,
+    clip_twist,
+    ibvs_twist,
+    interaction_matrix,
+)
+from vs_controllers.core.protocol import Controller
+from vs_controllers.core.registry import make_controller, make_pipeline
+from vs_perception.core.types import Correspondences
+from vs_sim.core.se3 import integrate_twist, invert, look_at, pose_error
+
+CAM = CameraModel(np.array([[540.0, 0, 320], [0, 540, 240], [0, 0, 1]]), 640, 480)
+SQUARE = np.array([[-0.1, -0.1, 0.0], [0.1, -0.1, 0.0], [0.1, 0.1, 0.0], [-0.1, 0.1, 0.0]])
+
+
+def project(w_T_c: np.ndarray, P_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points (N, 3) → normalised image coordinates (N, 2) and depths (N,) seen from w_T_c."""
+    P_c = (invert(w_T_c) @ np.c_[P_w, np.ones(len(P_w))].T)[:3].T
+    return P_c[:, :2] / P_c[:, 2:], P_c[:, 2]
+
+
+def to_pixels(x: np.ndarray) -> np.ndarray:
+    return x * [CAM.fx, CAM.fy] + [CAM.cx, CAM.cy]
+
+
+def test_interaction_matrix_matches_finite_differences() -> None:
+    rng = np.random.default_rng(0)
+    P_w = np.c_[rng.uniform(-0.3, 0.3, (6, 2)), rng.uniform(-0.1, 0.1, 6)]
+    w_T_c = look_at(np.array([0.1, -0.2, 0.8]), np.zeros(3))
+    x0, Z = project(w_T_c, P_w)
+    L = interaction_matrix(x0, Z)
+    assert L.shape == (12, 6)
+    h = 1e-6
+    for k in range(6):
+        v = np.zeros(6)
+        v[k] = 1.0
+        # Central difference of x(t) under a unit twist along axis k.
+        xp, _ = project(integrate_twist(w_T_c, v, h), P_w)
+        xm, _ = project(integrate_twist(w_T_c, v, -h), P_w)
+        np.testing.assert_allclose(L[:, k], ((xp - xm) / (2 * h)).reshape(-1), atol=1e-6)
+
+
+def test_interaction_matrix_known_values() -> None:
+    L = interaction_matrix(np.array([[0.0, 0.0], [0.5, -0.2]]), np.array([2.0, 1.0]))
+    np.testing.assert_allclose(L[0], [-0.5, 0, 0, 0, -1, 0])
+    np.testing.assert_allclose(L[1], [0, -0.5, 0, 1, 0, 0])
+    np.testing.assert_allclose(L[2], [-1, 0, 0.5, -0.1, -1.25, -0.2])
+    np.testing.assert_allclose(L[3], [0, -1, -0.2, 1.04, 0.1, -0.5])
+
+
+def test_ibvs_twist_inverts_a_known_motion() -> None:
+    rng = np.random.default_rng(1)
+    x, Z = rng.uniform(-0.4, 0.4, (8, 2)), rng.uniform(0.5, 1.0, 8)
+    L = interaction_matrix(x, Z)
+    v_true = np.array([0.01, -0.02, 0.03, 0.01, 0.02, -0.01])
+    e = L @ v_true  # an error that the motion -v_true/λ would cancel to first order
+    np.testing.assert_allclose(ibvs_twist(e, L, 2.0), -2.0 * v_true, atol=1e-12)
+
+
+def test_adaptive_gain_and_clip() -> None:
+    assert adaptive_gain(0.0, 4.0, 0.4, 30.0) == pytest.approx(4.0)
+    assert adaptive_gain(1e3, 4.0, 0.4, 30.0) == pytest.approx(0.4)
+    # The slope at zero is -λ'0.
+    assert (adaptive_gain(1e-7, 4.0, 0.4, 30.0) - 4.0) / 1e-7 == pytest.approx(-30.0, rel=1e-4)
+    v, s = clip_twist(np.array([0.6, 0, 0, 0, 0, 0.5]), 0.3, 1.0)
+    assert s == pytest.approx(0.5) and np.allclose(v, [0.3, 0, 0, 0, 0, 0.25])
+
+
+def goal_correspondences(w_T_goal: np.ndarray, P_w: np.ndarray) -> Correspondences:
+    x, Z = project(w_T_goal, P_w)
+    uv = to_pixels(x)
+    return Correspondences(CAM, uv, uv, np.ones(len(uv), bool), goal_depth=Z, current_depth=Z)
+
+
+@pytest.mark.parametrize("interaction", ["desired", "current", "mean"])
+@pytest.mark.parametrize("gain_mode", ["constant", "adaptive"])
+def test_ibvs_converges_on_an_ideal_four_point_scene(interaction: str, gain_mode: str) -> None:
+    w_T_goal = look_at(np.array([0.0, 0.0, 0.6]), np.zeros(3), up=np.array([0.0, 1.0, 0.0]))
+    w_T_c = look_at(np.array([0.12, -0.08, 0.72]), np.array([0.02, 0.01, 0.0]), up=np.array([0.0, 1.0, 0.0]))
+    w_T_c[:3, :3] = w_T_c[:3, :3] @ Rotation.from_euler("z", 30, degrees=True).as_matrix()
+    goal = goal_correspondences(w_T_goal, SQUARE)
+    ctrl = IBVSController(IBVSConfig(interaction=interaction, gain_mode=gain_mode, gain=0.8,
+                                     depth_source="current_depth"))
+    assert isinstance(ctrl, Controller)
+    ctrl.set_goal(goal)
+    first = None
+    for _ in range(600):
+        x, Z = project(w_T_c, SQUARE)
+        out = ctrl.compute(Correspondences(CAM, goal.goal_uv, to_pixels(x), np.ones(4, bool),
+                                           goal_depth=goal.goal_depth, current_depth=Z))
+        assert out.ok, out.reason
+        first = out.error if first is None else first
+        w_T_c = integrate_twist(w_T_c, out.v_c, 0.04)
+        if out.converged:
+            break
+    te, re = pose_error(w_T_goal, w_T_c)
+    assert out.converged and out.error < 2e-3 < first
+    assert te < 5e-3 and re < 0.5
+
+
+def test_bad_observations_give_zero_twist_and_a_reason() -> None:
+    w_T_goal = look_at(np.array([0.0, 0.0, 0.6]), np.zeros(3), up=np.array([0.0, 1.0, 0.0]))
+    goal = goal_correspondences(w_T_goal, SQUARE)
+    ctrl = IBVSController()
+    assert not ctrl.compute(goal).ok  # no goal yet
+    ctrl.set_goal(goal)
+    good = ctrl.compute(goal)
+    assert good.ok and np.allclose(good.v_c, 0) and good.converged
+
+    nan_uv = goal.goal_uv.copy()
+    nan_uv[0] = np.nan  # demoted to invalid → 3 points < min_points 4
+    out = ctrl.compute(Correspondences(CAM, goal.goal_uv, nan_uv, np.ones(4, bool)))
+    assert not out.ok and "valid" in out.reason and np.all(out.v_c == 0)
+
+    few = Correspondences(CAM, goal.goal_uv, goal.goal_uv, np.array([True, True, False, False]))
+    assert not ctrl.compute(few).ok
+    assert not ctrl.compute(Correspondences(CAM, goal.goal_uv[:3], goal.goal_uv[:3], np.ones(3, bool))).ok
+    assert not ctrl.compute("not an observation").ok  # type: ignore[arg-type]
+
+    # Unknown depths everywhere: falls back to the prior, still a finite twist.
+    g2 = Correspondences(CAM, goal.goal_uv, goal.goal_uv, np.ones(4, bool), goal_depth=np.full(4, np.nan))
+    ctrl.set_goal(g2)
+    shifted = Correspondences(CAM, goal.goal_uv, goal.goal_uv + 5.0, np.ones(4, bool))
+    out = ctrl.compute(shifted)
+    assert out.ok and np.all(np.isfinite(out.v_c)) and np.linalg.norm(out.v_c) > 0
+
+
+def test_config_validation_and_registry() -> None:
+    with pytest.raises(ConfigError, match="mean"):
+        IBVSConfig(interaction="average")
+    with pytest.raises(ConfigError):
+        IBVSConfig(gain_zero=0.1, gain_inf=0.5)
+    with pytest.raises(ConfigError):
+        IBVSConfig(min_points=2)
+    ctrl = make_controller("ibvs", {"gain_mode": "constant", "gain": 0.3})
+    assert ctrl.config.gain == 0.3
+    with pytest.raises(ConfigError, match="ibvs"):
+        make_controller("nope")
+    with pytest.raises(ConfigError):
+        make_controller("ibvs", {"gian": 1.0})
+    obs_cfg, ctrl = make_pipeline("ibvs", {"observer": {"detector": "sift"},
+                                           "ibvs_controller": {"ros__parameters": {"gain": 0.2}}})
+    assert obs_cfg.detector == "sift" and ctrl.config.gain == 0.2
