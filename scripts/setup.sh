@@ -91,7 +91,8 @@ else
 fi
 
 log "installing the workspace packages (editable)"
-for pkg in vs_common vs_sim vs_perception vs_controllers vs_robot_bridge; do
+for pkg in vs_common vs_sim vs_perception vs_controllers vs_robot_bridge vs_bringup; do
+  [ -d "src/$pkg" ] || continue
   python -m pip install -q --no-deps --no-build-isolation -e "src/$pkg" 2>&1 | grep -v -e BuildBackendWarning -e '^ ' || true
 done
 
