@@ -77,6 +77,7 @@ fi
 
 log "building vs_msgs with colcon"
 rm -rf build/vs_msgs
+mkdir -p build
 cmake_args=(-DPython3_EXECUTABLE="$(command -v python)" -DBUILD_TESTING=OFF)
 if [ $use_system_ros = 0 ]; then
   CMAKE_PREFIX_PATH=$VENV AMENT_PREFIX_PATH=$VENV colcon --log-base build/log build --base-paths src/vs_msgs \
