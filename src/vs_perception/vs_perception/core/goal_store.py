@@ -1,0 +1,189 @@
+"""Servo goals for real use: captured from the live camera, loaded from / saved to a goal folder.
+
+A goal folder holds (file names fixed so a folder is self-describing):
+    ``image.png``            the goal view (8-bit colour or grey; stored BGR by OpenCV, returned RGB);
+    ``depth.png`` or ``depth.npy``  optional depth aligned to the image: 16-bit PNG in millimetres
+                             (0 = none, REP-118) or a float array in metres (NaN/0 = none);
+    ``camera.yaml``          intrinsics: ``{K: [9 numbers] | 3x3, width, height}``, or a ROS
+                             camera_info YAML (``camera_matrix: {data: [...]}, image_width, image_height``);
+    ``goal.yaml``            (written by :func:`save_goal`) the goal id and capture stamp.
+
+Every goal gets an id: the given one, or ``goal-<12 hex of SHA-1(image, depth)>`` — the same pixels give
+the same id, so re-loading a folder does not reset recurrent controllers needlessly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from vs_common.core.camera import CameraModel
+from vs_common.core.errors import InputError, NotReadyError
+
+IMAGE_FILE, DEPTH_PNG, DEPTH_NPY, CAMERA_FILE, META_FILE = "image.png", "depth.png", "depth.npy", "camera.yaml", \
+    "goal.yaml"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal view. Shapes: image (H, W, 3) uint8 RGB; depth (H, W) float32 metres, NaN unknown, or None."""
+
+    goal_id: str
+    image: np.ndarray
+    camera: CameraModel
+    depth: np.ndarray | None = None
+    stamp: float = 0.0
+    source: str = "image"
+
+
+def goal_id_for(image: np.ndarray, depth: np.ndarray | None = None) -> str:
+    """Content id ``goal-<12 hex>``: SHA-1 of the image (and depth) bytes."""
+    h = hashlib.sha1(np.ascontiguousarray(image).tobytes())
+    if depth is not None:
+        h.update(np.ascontiguousarray(depth).tobytes())
+    return "goal-" + h.hexdigest()[:12]
+
+
+def make_goal(image: np.ndarray, camera: CameraModel, depth: np.ndarray | None = None, goal_id: str = "",
+              stamp: float | None = None, source: str = "image") -> Goal:
+    """Validate and build a goal.
+
+    Raises:
+        InputError: image not (H, W, 3)/(H, W) uint8, empty or all black; depth of another size; camera
+            intrinsics for another image size.
+    """
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError("goal image is empty")
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise InputError(f"goal image must be (H, W, 3) or (H, W) uint8, got {image.shape} {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if int(image.max()) == 0:
+        raise InputError("goal image is all black")
+    h, w = image.shape[:2]
+    if (camera.width, camera.height) != (w, h):
+        raise InputError(f"camera intrinsics are for {camera.width}x{camera.height} but the goal image is {w}x{h}")
+    if depth is not None:
+        depth = np.asarray(depth, dtype=np.float32).copy()
+        if depth.shape != (h, w):
+            raise InputError(f"goal depth is {depth.shape[1::-1]} but the image is {w}x{h}")
+        depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+        if not np.isfinite(depth).any():
+            depth = None  # an all-empty depth is no depth; the controller then uses its depth prior
+    image = np.ascontiguousarray(image)
+    return Goal(goal_id=goal_id or goal_id_for(image, depth), image=image, camera=camera, depth=depth,
+                stamp=time.time() if stamp is None else float(stamp), source=source)
+
+
+def _read_camera(path: Path) -> CameraModel:
+    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        if "camera_matrix" in data:  # ROS camera_calibration format
+            K = np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3)
+            w, h = int(data["image_width"]), int(data["image_height"])
+        else:
+            K = np.asarray(data["K"], dtype=np.float64).reshape(3, 3)
+            w, h = int(data["width"]), int(data["height"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: expected keys K, width, height (or a ROS camera_info YAML): {err}") from err
+    return CameraModel(K=K, width=w, height=h)
+
+
+def load_goal(folder: str | Path, goal_id: str = "") -> Goal:
+    """Load a goal folder (see the module docstring). NotReadyError when the folder or image is missing."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise NotReadyError(f"goal folder {folder} does not exist")
+    img_path = folder / IMAGE_FILE
+    if not img_path.is_file():
+        raise NotReadyError(f"goal folder {folder} has no {IMAGE_FILE}")
+    bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{img_path} is not a readable image")
+    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    cam_path = folder / CAMERA_FILE
+    if not cam_path.is_file():
+        raise NotReadyError(f"goal folder {folder} has no {CAMERA_FILE} (intrinsics)")
+    camera = _read_camera(cam_path)
+    depth = None
+    if (folder / DEPTH_PNG).is_file():
+        raw = cv2.imread(str(folder / DEPTH_PNG), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
+            raise InputError(f"{folder / DEPTH_PNG} must be a single-channel 16-bit PNG in millimetres")
+        depth = raw.astype(np.float32) * 1e-3
+    elif (folder / DEPTH_NPY).is_file():
+        depth = np.load(folder / DEPTH_NPY, allow_pickle=False)
+    meta = {}
+    if (folder / META_FILE).is_file():
+        meta = yaml.safe_load((folder / META_FILE).read_text()) or {}
+    return make_goal(image, camera, depth, goal_id=goal_id or str(meta.get("goal_id", "")),
+                     stamp=meta.get("stamp"), source=f"file:{folder.name}")
+
+
+def save_goal(goal: Goal, folder: str | Path) -> Path:
+    """Write ``goal`` as a goal folder (image PNG, depth 16-bit PNG in mm, camera.yaml, goal.yaml)."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / IMAGE_FILE), cv2.cvtColor(goal.image, cv2.COLOR_RGB2BGR))
+    if goal.depth is not None:
+        mm = np.clip(np.round(np.nan_to_num(goal.depth, nan=0.0) * 1000.0), 0, 65535).astype(np.uint16)
+        cv2.imwrite(str(folder / DEPTH_PNG), mm)
+    cam = {"K": goal.camera.K.reshape(-1).tolist(), "width": goal.camera.width, "height": goal.camera.height}
+    (folder / CAMERA_FILE).write_text(yaml.safe_dump(cam, sort_keys=False))
+    (folder / META_FILE).write_text(yaml.safe_dump({"goal_id": goal.goal_id, "stamp": float(goal.stamp),
+                                                    "source": goal.source}, sort_keys=False))
+    return folder
+
+
+class GoalStore:
+    """Goals by id plus the active one: what the goal node serves and the observer aligns to."""
+
+    def __init__(self) -> None:
+        self._goals: dict[str, Goal] = {}
+        self._active: str | None = None
+
+    def add(self, goal: Goal, activate: bool = True) -> Goal:
+        self._goals[goal.goal_id] = goal
+        if activate:
+            self._active = goal.goal_id
+        return goal
+
+    def capture(self, image: np.ndarray, camera: CameraModel, depth: np.ndarray | None = None,
+                goal_id: str = "", stamp: float | None = None) -> Goal:
+        """Make the current camera frame (RGB, optional aligned depth in m) the active goal."""
+        return self.add(make_goal(image, camera, depth, goal_id=goal_id, stamp=stamp, source="capture"))
+
+    def load(self, folder: str | Path, goal_id: str = "") -> Goal:
+        """Load a goal folder and make it active."""
+        return self.add(load_goal(folder, goal_id))
+
+    def save(self, folder: str | Path, goal_id: str | None = None) -> Path:
+        """Save a goal (default: the active one) to a folder."""
+        return save_goal(self.get(goal_id), folder)
+
+    def get(self, goal_id: str | None = None) -> Goal:
+        """A goal by id, or the active goal; NotReadyError naming the known ids when absent."""
+        key = self._active if goal_id is None else goal_id
+        if key is None:
+            raise NotReadyError("no goal set yet: capture one, load a goal folder, or call SetGoal")
+        if key not in self._goals:
+            raise NotReadyError(f"unknown goal {key!r}; known goals: {sorted(self._goals)}")
+        return self._goals[key]
+
+    @property
+    def active(self) -> Goal:
+        return self.get()
+
+    def activate(self, goal_id: str) -> Goal:
+        goal = self.get(goal_id)
+        self._active = goal_id
+        return goal
+
+    def ids(self) -> list[str]:
+        return sorted(self._goals)
