@@ -20,7 +20,9 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "name = vs_robot_bridge.nodes.module:main",
+            "robot_bridge = vs_robot_bridge.nodes.robot_bridge:main",
+            "ur_check = vs_robot_bridge.tools.ur_check:main",
+            "bridge_latency = vs_robot_bridge.tools.latency_benchmark:main",
         ],
     },
 )

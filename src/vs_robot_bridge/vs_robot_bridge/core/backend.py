@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from vs_common.core.config import check_choice
 
+from vs_robot_bridge.core.config import BACKENDS, SimBackendConfig, UrRtdeConfig
 from vs_robot_bridge.core.types import RobotState
 
 
@@ -60,3 +62,15 @@ class RobotBackend(Protocol):
 
     def reset_fault(self) -> None:
         """Make the robot accept commands again after a human cleared the stop (e.g. re-upload the script)."""
+
+
+def make_backend(name: str, ur: UrRtdeConfig | None = None, sim: SimBackendConfig | None = None) -> RobotBackend:
+    """Build the backend called ``name`` ("sim" or "ur_rtde") from its config."""
+    check_choice("backend", name, BACKENDS)
+    if name == "ur_rtde":
+        from vs_robot_bridge.core.ur_rtde_backend import UrRtdeBackend
+
+        return UrRtdeBackend(ur)
+    from vs_robot_bridge.core.sim_backend import SimBackend
+
+    return SimBackend(sim)

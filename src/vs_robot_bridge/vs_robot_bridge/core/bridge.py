@@ -122,6 +122,7 @@ class RobotBridge:
             self._rejected += 1
             self._last_rejection = str(err)
             return str(err)
+        self._last_rejection = ""  # only the rejections since the last accepted command are news
         return ""
 
     def latch_fault(self, text: str) -> None:

@@ -1,0 +1,169 @@
+"""robot_bridge: lifecycle node between ``/vs/servo/cmd_twist`` and the robot (ur_rtde or the simulator).
+
+configure → receive side open, status flowing; activate → control side + watchdog, twists accepted;
+deactivate → speedStop; cleanup → disconnect. All safety logic is in :mod:`vs_robot_bridge.core.bridge`.
+Parameters: the fields of BridgeConfig, ``safety.*`` (SafetyConfig), ``ur.*`` (UrRtdeConfig), ``sim.*``
+(SimBackendConfig), plus ``autostart`` (configure and activate at start-up, for runs without a lifecycle manager).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from vs_common.core.config import from_mapping
+from vs_common.core.errors import VisualServoError
+from vs_common.ros.params import declare_config
+from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
+
+from vs_msgs.msg import RobotStatus
+from vs_robot_bridge.core.backend import RobotBackend, make_backend
+from vs_robot_bridge.core.bridge import RobotBridge
+from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig, SimBackendConfig, UrRtdeConfig
+from vs_robot_bridge.ros import conversions as conv
+
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+_GROUPS = ((BridgeConfig, ""), (SafetyConfig, "safety."), (UrRtdeConfig, "ur."), (SimBackendConfig, "sim."))
+
+
+class RobotBridgeNode(LifecycleNode):
+    """Wires :class:`RobotBridge` to topics; ``backend`` may be injected (tests, benchmarks)."""
+
+    def __init__(self, node_name: str = "robot_bridge", backend: RobotBackend | None = None, **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for cls, prefix in _GROUPS:
+            declare_config(self, cls, prefix)
+        self.declare_parameter("autostart", False)
+        self._injected = backend
+        self.core: RobotBridge | None = None
+        self._last_state = None
+        self._entities: list = []
+
+    def _config(self, cls: type, prefix: str):
+        return from_mapping(cls, {f.name: self.get_parameter(prefix + f.name).value for f in dataclasses.fields(cls)})
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            cfg, safety, ur, sim = (self._config(cls, p) for cls, p in _GROUPS)
+            self.core = RobotBridge(cfg, safety, self._injected or make_backend(cfg.backend, ur, sim))
+            self.core.configure()
+        except VisualServoError as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return FAILURE
+        self.status_pub = self.create_publisher(RobotStatus, "/vs/robot/status", LATCHED_QOS)
+        self.pose_pub = self.create_publisher(PoseStamped, "/vs/robot/tcp_pose", 10)
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._entities = [
+            self.status_pub, self.pose_pub, self.joint_pub, self.diag_pub,
+            self.create_subscription(TwistStamped, "/vs/servo/cmd_twist", self._on_twist, COMMAND_QOS),
+            self.create_service(Trigger, "/vs/robot/reset_fault", self._on_reset),
+            self.create_timer(1.0 / cfg.control_rate_hz, self._on_tick),
+            self.create_timer(1.0 / cfg.status_rate_hz, self._publish_status),
+        ]
+        self._publish_status()
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.core.activate()
+        except VisualServoError as err:
+            self.get_logger().error(f"activate failed: {err}")
+            return FAILURE
+        self._publish_status()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.core.deactivate()
+        self._publish_status()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.core.cleanup()
+        self._publish_status()
+        self._destroy_entities()
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.core is not None:
+            self.core.cleanup()
+        self._destroy_entities()
+        return SUCCESS
+
+    def _destroy_entities(self) -> None:
+        for e in self._entities:
+            for destroy in (self.destroy_timer, self.destroy_subscription, self.destroy_service,
+                            self.destroy_publisher):
+                if destroy(e):
+                    break
+        self._entities = []
+
+    def _on_twist(self, msg: TwistStamped) -> None:
+        try:
+            v, frame, stamp = conv.twist_stamped_to_array(msg)
+            reason = self.core.submit(v, frame, stamp, self.now_s())
+            if reason and self.core.active:
+                self.get_logger().warning(f"command refused: {reason}", throttle_duration_sec=1.0)
+        except Exception as err:  # noqa: BLE001 — never let a bad message keep an old velocity alive
+            self.core.filter.clear()
+            self.get_logger().error(f"command callback failed: {err}", throttle_duration_sec=1.0)
+
+    def _on_tick(self) -> None:
+        try:
+            self.core.tick(self.now_s())
+        except Exception as err:  # noqa: BLE001 — a bug in the loop must stop the robot, not the node
+            self.core.latch_fault(f"internal error: {err}")
+        if self.core.state != self._last_state:
+            self._publish_status()
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self.core.reset_fault(self.now_s())
+        self.get_logger().info(f"reset_fault: {response.message}")
+        self._publish_status()
+        return response
+
+    def _publish_status(self) -> None:
+        try:
+            status, stamp = self.core.status(), self.get_clock().now().to_msg()
+            self._last_state = status.state
+            base = self.core.filter.config.base_frame
+            self.status_pub.publish(conv.status_to_msg(status, stamp, base))
+            self.diag_pub.publish(conv.status_to_diagnostics(status, f"{self.get_name()}: robot", stamp))
+            r = status.robot
+            if r.base_T_tcp is not None:
+                self.pose_pub.publish(conv.matrix_to_pose_stamped(r.base_T_tcp, stamp, base))
+            if r.joint_positions is not None:
+                self.joint_pub.publish(conv.joint_state_msg(r.joint_names, r.joint_positions, r.joint_velocities,
+                                                            stamp))
+        except Exception as err:  # noqa: BLE001
+            self.get_logger().error(f"status publication failed: {err}", throttle_duration_sec=1.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = RobotBridgeNode()
+    try:
+        if node.get_parameter("autostart").value:
+            node.trigger_configure()
+            node.trigger_activate()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.core is not None:
+            node.core.cleanup()  # speedStop + stopScript + disconnect, whatever state we were in
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
