@@ -1,0 +1,92 @@
+"""The graph's topic catalogue: names, types and QoS classes, shared by the recorder and the launch logic.
+
+Plain data only (no rclpy), so launch files, the ``ros2 bag record`` command line and the in-process
+:class:`~vs_bringup.recorder.RunRecorder` all record the same run from one list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vs_common.core.config import check_choice, check_range, describe
+
+#: QoS classes of the graph (DESIGN.md §4): sensor streams, reliable data/commands, latched status/goal.
+QOS_CLASSES = ("sensor", "reliable", "latched")
+
+# realsense-ros names (the sim camera publishes the same).
+COLOR_IMAGE = "/camera/camera/color/image_raw"
+COLOR_INFO = "/camera/camera/color/camera_info"
+ALIGNED_DEPTH = "/camera/camera/aligned_depth_to_color/image_raw"
+INFRA1_IMAGE = "/camera/camera/infra1/image_rect_raw"
+INFRA2_IMAGE = "/camera/camera/infra2/image_rect_raw"
+
+GOAL = "/vs/perception/goal"
+CORRESPONDENCES = "/vs/perception/correspondences"
+MATCHES_IMAGE = "/vs/perception/debug/matches_image"
+MARKERS = "/vs/perception/markers"
+RELATIVE_DEPTH = "/vs/perception/relative_depth"
+CMD_TWIST = "/vs/servo/cmd_twist"
+SERVO_STATUS = "/vs/servo/status"
+ROBOT_STATUS = "/vs/robot/status"
+TCP_POSE = "/vs/robot/tcp_pose"
+JOINT_STATES = "/joint_states"
+DIAGNOSTICS = "/diagnostics"
+#: Ground truth the demo publishes (latched) so a bag alone can be scored: the TCP pose at the goal view.
+GOAL_TCP_POSE = "/vs/run/goal_tcp_pose"
+
+#: Topics that carry full images; recorded at a reduced rate by default (a 640x480 rgb8 frame is 0.9 MB).
+IMAGE_TOPICS = (COLOR_IMAGE, MATCHES_IMAGE, ALIGNED_DEPTH, INFRA1_IMAGE, INFRA2_IMAGE, RELATIVE_DEPTH)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One recorded topic."""
+
+    name: str = describe("Absolute topic name.")
+    type: str = describe("ROS type as 'pkg/msg/Name' (the rosbag2 spelling).")
+    qos: str = describe(f"QoS class the publisher offers, one of {list(QOS_CLASSES)}.", default="reliable")
+    max_rate_hz: float = describe("Record at most this often (Hz); 0 records every message.", default=0.0)
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith("/"):
+            raise ValueError(f"topic name must be absolute, got {self.name!r}")
+        parts = self.type.split("/")
+        if len(parts) != 3 or parts[1] != "msg" or not all(parts):
+            raise ValueError(f"topic type must look like 'pkg/msg/Name', got {self.type!r}")
+        check_choice("qos", self.qos, QOS_CLASSES)
+        check_range("max_rate_hz", self.max_rate_hz, 0.0)
+
+
+def run_topics(pipeline: str = "ibvs", image_rate_hz: float = 2.0, with_depth: bool = False) -> list[TopicSpec]:
+    """The topics that make up a servo run of ``pipeline``, as recorded by the demo and by ``record:=true``.
+
+    Args:
+        pipeline: ibvs | cns | depth_pc | dfbvs | kovis (KOVIS adds the IR pair, Depth-PC relative depth).
+        image_rate_hz: rate cap of the image topics (0 = every frame); the small topics are always complete.
+        with_depth: also record the aligned depth image (large; off by default).
+
+    Returns:
+        Topic specs, small topics first.
+    """
+    specs = [
+        TopicSpec(GOAL, "vs_msgs/msg/Goal", "latched"),
+        TopicSpec(GOAL_TCP_POSE, "geometry_msgs/msg/PoseStamped", "latched"),
+        TopicSpec(SERVO_STATUS, "vs_msgs/msg/ServoStatus", "latched"),
+        TopicSpec(CMD_TWIST, "geometry_msgs/msg/TwistStamped", "reliable"),
+        TopicSpec(ROBOT_STATUS, "vs_msgs/msg/RobotStatus", "latched"),
+        TopicSpec(TCP_POSE, "geometry_msgs/msg/PoseStamped", "reliable"),
+        TopicSpec(JOINT_STATES, "sensor_msgs/msg/JointState", "reliable"),
+        TopicSpec(COLOR_INFO, "sensor_msgs/msg/CameraInfo", "sensor", max_rate_hz=1.0),
+    ]
+    if pipeline != "kovis":
+        specs.append(TopicSpec(CORRESPONDENCES, "vs_msgs/msg/Correspondences", "reliable"))
+        specs.append(TopicSpec(MATCHES_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    specs.append(TopicSpec(COLOR_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    if pipeline == "kovis":
+        specs.append(TopicSpec(INFRA1_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+        specs.append(TopicSpec(INFRA2_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    if pipeline == "depth_pc":
+        specs.append(TopicSpec(RELATIVE_DEPTH, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    if with_depth:
+        specs.append(TopicSpec(ALIGNED_DEPTH, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    return specs
