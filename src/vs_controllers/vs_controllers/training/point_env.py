@@ -22,8 +22,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_range, describe
 
-from vs_controllers.core.cns.graph import GoalGraph, GraphConfig, NodeGraph, build_correspondence_graph, \
-    build_goal_graph
+from vs_controllers.core.cns.graph import (
+    GoalGraph,
+    GraphConfig,
+    NodeGraph,
+    build_correspondence_graph,
+    build_goal_graph,
+)
 
 __all__ = ["EnvConfig", "PointEnvBatch", "look_at_pose", "pbvs_straight", "sample_camera_pose", "sample_points"]
 
