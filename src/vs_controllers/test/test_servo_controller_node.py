@@ -1,0 +1,104 @@
+"""The controller node over real DDS: twists, status, the Servo action, bad input → zero twist + reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+rclpy = pytest.importorskip("rclpy")
+
+from geometry_msgs.msg import TwistStamped  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from vs_common.core.camera import CameraModel  # noqa: E402
+from vs_common.ros.qos import LATCHED_QOS  # noqa: E402
+from vs_controllers.nodes.servo_controller import ServoControllerNode  # noqa: E402
+from vs_perception.core.types import Correspondences  # noqa: E402
+from vs_perception.ros.correspondences import correspondences_to_msg  # noqa: E402
+
+from vs_msgs.action import Servo  # noqa: E402
+from vs_msgs.msg import Correspondences as CorrespondencesMsg  # noqa: E402
+from vs_msgs.msg import ServoStatus  # noqa: E402
+
+CAM = CameraModel(K=np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), width=640, height=480)
+GOAL_UV = np.array([[200.0, 150], [440, 150], [440, 330], [200, 330], [320, 240]])
+
+
+def obs_msg(offset: float) -> CorrespondencesMsg:
+    o = Correspondences(camera=CAM, goal_uv=GOAL_UV, current_uv=GOAL_UV + offset, valid=np.ones(5, bool),
+                        goal_depth=np.full(5, 0.6), goal_id="goal-A")
+    return correspondences_to_msg(o)
+
+
+@pytest.fixture
+def graph(ros_context, ros_executor):
+    ctrl = ServoControllerNode(context=ros_context, parameter_overrides=[
+        Parameter("pipeline", value="ibvs"), Parameter("session.input_timeout_s", value=1.0)])
+    probe = Node("probe", context=ros_context)
+    ros_executor.add_node(ctrl)
+    ros_executor.add_node(probe)
+    got = {"twist": [], "status": []}
+    probe.create_subscription(TwistStamped, "/vs/servo/cmd_twist", got["twist"].append, 10)
+    probe.create_subscription(ServoStatus, "/vs/servo/status", got["status"].append, LATCHED_QOS)
+    pub = probe.create_publisher(CorrespondencesMsg, "/vs/perception/correspondences", 10)
+    return ctrl, probe, pub, got
+
+
+def test_idle_publishes_zero_and_status(graph, ros_executor, spin) -> None:
+    ctrl, _probe, pub, got = graph
+    assert spin(ros_executor, lambda: pub.get_subscription_count() > 0)
+    pub.publish(obs_msg(20.0))
+    assert spin(ros_executor, lambda: any(s.goal_id == "goal-A" for s in got["status"]))
+    last = got["twist"][-1]
+    assert last.header.frame_id == "camera_color_optical_frame" and last.twist.linear.x == 0.0
+    assert got["status"][-1].state == ServoStatus.IDLE
+
+
+def test_bad_message_gives_zero_twist_and_reason(graph, ros_executor, spin) -> None:
+    ctrl, _probe, pub, got = graph
+    assert spin(ros_executor, lambda: pub.get_subscription_count() > 0)
+    bad = obs_msg(5.0)
+    bad.current_uv = bad.current_uv[:-1]  # odd length
+    pub.publish(bad)
+    assert spin(ros_executor, lambda: any("rejected" in s.message for s in got["status"]))
+    assert all(t.twist.linear.x == 0.0 and t.twist.angular.z == 0.0 for t in got["twist"])
+
+
+def test_servo_action_runs_to_convergence(graph, ros_executor, spin) -> None:
+    ctrl, probe, pub, got = graph
+    client = ActionClient(probe, Servo, "/vs/servo/servo")
+    assert spin(ros_executor, client.server_is_ready)
+    pub.publish(obs_msg(20.0))
+    assert spin(ros_executor, lambda: ctrl.session.goal_id == "goal-A")
+    feedback = []
+    send = client.send_goal_async(Servo.Goal(goal_id="goal-A", tolerance=0.002, timeout_s=10.0),
+                                  feedback_callback=lambda f: feedback.append(f.feedback.status))
+    assert spin(ros_executor, send.done) and send.result().accepted
+    res_future = send.result().get_result_async()
+    # Feed a shrinking error, as a real closed loop would, and watch the twist.
+    for off in (20.0, 10.0, 5.0, 2.0, 0.5, 0.2, 0.1):
+        pub.publish(obs_msg(off))
+        spin(ros_executor, lambda: False, timeout=0.1)
+    assert spin(ros_executor, res_future.done, timeout=5.0)
+    result = res_future.result().result
+    assert result.converged and result.steps >= 2 and result.final_error < 0.002
+    assert any(abs(t.twist.linear.x) > 0 for t in got["twist"]), "never commanded motion while servoing"
+    assert got["twist"][-1].twist.linear.x == 0.0, "a velocity was left standing after convergence"
+    assert any(f.state == ServoStatus.SERVOING for f in feedback)
+
+
+def test_action_fails_when_input_stops(graph, ros_executor, spin) -> None:
+    ctrl, probe, pub, got = graph
+    client = ActionClient(probe, Servo, "/vs/servo/servo")
+    assert spin(ros_executor, client.server_is_ready)
+    pub.publish(obs_msg(20.0))
+    assert spin(ros_executor, lambda: ctrl.session.goal_id == "goal-A")
+    send = client.send_goal_async(Servo.Goal(goal_id="goal-A"))
+    assert spin(ros_executor, send.done) and send.result().accepted
+    res_future = send.result().get_result_async()
+    assert spin(ros_executor, res_future.done, timeout=5.0)
+    result = res_future.result().result
+    assert not result.converged and "no correspondences" in result.message
+    assert got["status"][-1].state == ServoStatus.FAILED

@@ -1,0 +1,157 @@
+"""Servo controller node: Correspondences → TwistStamped (camera optical frame) + ServoStatus + Servo action.
+
+The pipeline (ibvs, cns, ...) is a parameter; everything it decides lives in
+:class:`vs_controllers.core.session.ServoSession`. Any input the core rejects gives a zero twist and a
+status message, never an exception out of a callback.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.task import Future
+from vs_common.core.errors import VisualServoError
+from vs_common.core.paths import resolve_config
+from vs_common.ros.params import declare_config
+from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
+from vs_perception.ros.correspondences import msg_to_correspondences
+
+from vs_controllers.core.registry import make_pipeline, pipeline_names
+from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, StepResult
+from vs_msgs.action import Servo
+from vs_msgs.msg import Correspondences as CorrespondencesMsg
+from vs_msgs.msg import ServoStatus
+
+
+class ServoControllerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("servo_controller", **kwargs)
+        d = ParameterDescriptor
+        self.pipeline = self.declare_parameter("pipeline", "ibvs", d(
+            description=f"Pipeline to run, one of {pipeline_names()}")).value
+        cfg_file = self.declare_parameter("pipeline_config", "", d(
+            description="Pipeline YAML (observer + <pipeline>_controller sections); '' = config/<pipeline>.yaml")).value
+        self.frame_id = self.declare_parameter("output_frame", "camera_color_optical_frame", d(
+            description="Frame of the published twist (must be the observing camera's optical frame)")).value
+        session_cfg = declare_config(self, SessionConfig, prefix="session.")
+        _, controller = make_pipeline(self.pipeline, resolve_config(cfg_file or f"{self.pipeline}.yaml"))
+        self.session = ServoSession(controller, session_cfg)
+        self._observer_ms = 0.0
+        self._active = None
+        self._done: Future | None = None
+        self._deadline = float("inf")
+        self._t0 = 0.0
+
+        self.pub_twist = self.create_publisher(TwistStamped, "/vs/servo/cmd_twist", COMMAND_QOS)
+        self.pub_status = self.create_publisher(ServoStatus, "/vs/servo/status", LATCHED_QOS)
+        self.create_subscription(CorrespondencesMsg, "/vs/perception/correspondences", self._on_obs, DATA_QOS)
+        self.create_timer(0.1, self._on_timer)
+        self._action = ActionServer(self, Servo, "/vs/servo/servo", execute_callback=self._execute,
+                                    goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
+        self._publish(self._zero(self.session.reason))
+
+    # -- observations -------------------------------------------------------------------------------
+    def _on_obs(self, msg: CorrespondencesMsg) -> None:
+        try:
+            obs = msg_to_correspondences(msg)
+            self._observer_ms = sum(obs.info.get(k, 0.0) for k in ("detect_ms", "match_ms", "ransac_ms"))
+            res = self.session.step(obs)
+        except VisualServoError as err:
+            self.get_logger().warn(f"rejected correspondences: {err}", throttle_duration_sec=2.0)
+            res = self._zero(f"rejected correspondences: {err}")
+        except Exception as err:  # noqa: BLE001 - a bug in a controller must not leave a velocity standing
+            self.get_logger().error(f"controller error: {err!r}", throttle_duration_sec=2.0)
+            self.session.state = ServoState.FAILED
+            res = self._zero(f"internal controller error: {err!r}")
+        self._publish(res)
+        self._maybe_finish()
+
+    def _zero(self, reason: str) -> StepResult:
+        return StepResult(v_c=np.zeros(6), state=self.session.state, error=self.session.error, reason=reason,
+                          step=self.session.step_count)
+
+    def _on_timer(self) -> None:
+        if self._active is not None and self._active.is_cancel_requested:
+            self.session.stop("canceled")
+        elif self._active is not None and time.monotonic() > self._deadline:
+            self.session.state, self.session.reason = ServoState.FAILED, "servo action timed out"
+        elif not self.session.check_input():
+            self.get_logger().warn(self.session.reason, throttle_duration_sec=2.0)
+        else:
+            return
+        self._publish(self._zero(self.session.reason))
+        self._maybe_finish()
+
+    # -- output -------------------------------------------------------------------------------------
+    def _publish(self, res: StepResult) -> None:
+        twist = TwistStamped()
+        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.header.frame_id = self.frame_id
+        v = [float(x) for x in res.v_c]
+        (twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z,
+         twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z) = v
+        status = ServoStatus(pipeline=self.pipeline, state=int(res.state), goal_id=self.session.goal_id or "",
+                             error=float(res.error), num_correspondences=res.num_valid, num_total=res.num_total,
+                             step=res.step, observer_ms=float(self._observer_ms),
+                             controller_ms=float(res.controller_ms), message=res.reason)
+        status.header = twist.header
+        status.last_command = twist.twist
+        self.pub_twist.publish(twist)
+        self.pub_status.publish(status)
+        if self._active is not None:
+            self._active.publish_feedback(Servo.Feedback(status=status))
+
+    # -- action -------------------------------------------------------------------------------------
+    def _on_goal(self, request: Servo.Goal) -> GoalResponse:
+        if self._active is not None:
+            self.get_logger().warn("rejecting servo request: a run is already active")
+            return GoalResponse.REJECT
+        if request.goal_id and self.session.goal_id and request.goal_id != self.session.goal_id:
+            self.get_logger().warn(f"rejecting servo request for {request.goal_id!r}: goal is {self.session.goal_id!r}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    async def _execute(self, handle) -> Servo.Result:
+        req = handle.request
+        self._active, self._done = handle, Future()
+        self._t0 = time.monotonic()
+        self._deadline = self._t0 + req.timeout_s if req.timeout_s > 0 else float("inf")
+        self.session.start(tolerance=req.tolerance)
+        await self._done
+        state = self.session.state
+        result = Servo.Result(converged=state == ServoState.CONVERGED, final_error=float(self.session.error),
+                              steps=self.session.step_count, duration_s=time.monotonic() - self._t0,
+                              message=self.session.reason)
+        if handle.is_cancel_requested:
+            handle.canceled()
+        elif result.converged:
+            handle.succeed()
+        else:
+            handle.abort()
+        self._active = None
+        return result
+
+    def _maybe_finish(self) -> None:
+        if self._done is not None and not self._done.done() and self.session.state != ServoState.SERVOING:
+            self._done.set_result(True)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ServoControllerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
