@@ -32,15 +32,17 @@ except ImportError:  # pragma: no cover - exercised only where the wheel is miss
 
 STREAMS = ("color", "depth", "infra1", "infra2")
 
-#: realsense-ros optical frame ids for camera_name "camera".
+#: realsense-ros image frame ids for camera_name "camera" (aligned depth lives in the colour frame).
 OPTICAL_FRAMES = {
     "color": "camera_color_optical_frame",
     "depth": "camera_depth_optical_frame",
     "aligned_depth": "camera_color_optical_frame",
     "infra1": "camera_infra1_optical_frame",
-    # realsense-ros gives infra2's camera_info the infra1 frame (the stereo pair's reference).
-    "infra2": "camera_infra1_optical_frame",
+    "infra2": "camera_infra2_optical_frame",
 }
+#: camera_info frame ids: as images, except that realsense-ros gives infra2's camera_info the infra1
+#: frame, the stereo pair's reference, with P[0, 3] = -fx·B.
+INFO_FRAMES = {**OPTICAL_FRAMES, "infra2": OPTICAL_FRAMES["infra1"]}
 
 _PROFILE_RE = re.compile(r"^\s*(\d+)\s*[x,]\s*(\d+)\s*[x,]\s*(\d+)\s*$")
 
