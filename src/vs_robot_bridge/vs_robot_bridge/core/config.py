@@ -38,7 +38,7 @@ class SafetyConfig:
         default=0.1)
     command_timeout_s: float = describe(
         "Command silence (s since the last valid command arrived) after which the bridge stops the robot.",
-        default=0.09)
+        default=0.08)
     max_linear_speed: float = describe("Clamp on the TCP linear speed norm (m/s).", default=0.10)
     max_angular_speed: float = describe("Clamp on the angular speed norm (rad/s).", default=0.5)
     max_linear_accel: float = describe("Clamp on the TCP linear acceleration norm (m/s^2); also speedL's a.",

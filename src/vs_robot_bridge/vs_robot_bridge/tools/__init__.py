@@ -1,0 +1,1 @@
+"""Command-line tools: hardware check (ur_check) and the stop-latency benchmark."""
