@@ -20,7 +20,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "name = vs_perception.nodes.module:main",
+            "camera = vs_perception.nodes.camera_node:main",
+            "relative_depth = vs_perception.nodes.relative_depth_node:main",
         ],
     },
 )

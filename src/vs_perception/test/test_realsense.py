@@ -130,3 +130,12 @@ def test_timestamp_mapper() -> None:
     assert m(5000.0, "hardware_clock") == pytest.approx(100.0)
     assert m(5033.0, "hardware_clock") == pytest.approx(100.033)  # device spacing, not host arrival
     assert m(1.7e12, "global_time") == pytest.approx(1.7e9)
+
+
+def test_shipped_camera_yaml_is_a_valid_config() -> None:
+    import yaml
+    from vs_common.core.config import from_mapping
+
+    path = __import__("pathlib").Path(__file__).resolve().parents[3] / "config" / "camera.yaml"
+    params = yaml.safe_load(path.read_text())["camera"]["camera"]["ros__parameters"]
+    assert from_mapping(RealSenseConfig, params).align_depth is True
