@@ -1,0 +1,190 @@
+"""Run report: summary numbers from known series, the figure, and the bag → report CLI round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from vs_bringup.report import CONVERGED, SERVOING, RunSeries, summarize, write_report
+from vs_common.core.errors import InputError
+from vs_sim.core.se3 import exp_se3, make_pose
+
+from vs_bringup import report
+
+GOAL = make_pose(Rotation.from_euler("x", 180, degrees=True).as_matrix(), np.array([0.0, -0.4, 0.4]))
+HAND_EYE = make_pose(np.eye(3), np.array([0.0, 0.0, 0.05]))
+# Start: 100 mm and 25 deg away from the goal camera pose (camera-frame offset).
+OFFSET = np.array([0.06, -0.08, 0.0, 0.0, np.radians(25.0), 0.0])
+
+
+def _converging_poses(n: int) -> np.ndarray:
+    """TCP poses whose camera moves exponentially from GOAL·exp(OFFSET) to GOAL (camera-frame offsets)."""
+    goal_cam = GOAL @ HAND_EYE
+    return np.stack([goal_cam @ exp_se3(OFFSET * np.exp(-k / 8.0)) @ np.linalg.inv(HAND_EYE) for k in range(n)])
+
+
+def _series(n: int = 60) -> RunSeries:
+    t = np.arange(n) * 0.1
+    state = np.full(n, SERVOING)
+    state[:3] = 0
+    state[-5:] = CONVERGED
+    return RunSeries(
+        pipeline="ibvs", t_status=t, feature_error=0.2 * np.exp(-t), state=state, step=np.maximum(np.arange(n) - 2, 0),
+        observer_ms=np.full(n, 20.0), controller_ms=np.full(n, 2.0),
+        t_twist=t, v_c=np.outer(np.exp(-t), [0.05, -0.02, 0.0, 0.0, 0.1, 0.0]),
+        t_pose=t, base_T_tcp=_converging_poses(n), goal_base_T_tcp=GOAL, tcp_T_cam=HAND_EYE,
+        first_frame=np.zeros((48, 64, 3), np.uint8), last_frame=np.full((48, 64, 3), 200, np.uint8))
+
+
+def test_camera_errors_known_values():
+    te, re = _series().camera_errors()
+    assert te[0] * 1e3 == pytest.approx(100.0, rel=0.02)
+    assert re[0] == pytest.approx(25.0, rel=1e-6)
+    assert te[-1] < te[0] * 0.01 and re[-1] < 0.25
+    assert np.all(np.diff(re) < 0)
+
+
+def test_hand_eye_matters():
+    """Errors are those of the camera: with the wrong hand-eye the same TCP poses give another TE."""
+    s = _series()
+    s_wrong = _series()
+    s_wrong.tcp_T_cam = np.eye(4)
+    assert abs(s.camera_errors()[0][0] - s_wrong.camera_errors()[0][0]) > 1e-3
+
+
+def test_summary_numbers():
+    s = _series()
+    out = summarize(s)
+    assert out["converged"] and out["final_state"] == "CONVERGED"
+    assert out["steps"] == 57
+    assert out["initial_te_mm"] == pytest.approx(100.0, rel=0.02) and out["initial_re_deg"] == pytest.approx(25.0)
+    assert out["final_te_mm"] < 1.0 and out["success"] is True
+    assert out["servo_duration_s"] == pytest.approx(5.5 - 0.3)
+    assert out["mean_observer_ms"] == pytest.approx(20.0)
+    assert out["initial_feature_error"] == pytest.approx(0.2 * np.exp(-0.3))
+    failed = summarize(s, result={"converged": False, "steps": 12})
+    assert failed["converged"] is False and failed["steps"] == 12
+
+
+def test_summary_without_ground_truth_or_status():
+    out = summarize(RunSeries(pipeline="cns"))
+    assert out["ground_truth"] is False and out["final_te_mm"] is None and out["success"] is None
+    assert out["converged"] is False and out["steps"] == 0
+
+
+def test_write_report_files(tmp_path):
+    summary = write_report(_series(), tmp_path / "run", extra={"scene": 3})
+    png = tmp_path / "run" / "report.png"
+    assert png.stat().st_size > 20_000
+    import matplotlib.image
+
+    img = matplotlib.image.imread(png)
+    assert img.shape[0] >= 600 and img.shape[1] >= 1000 and img[..., :3].std() > 0.05
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary)) and on_disk["scene"] == 3
+    # An empty run still gives a figure (panels say what is missing) rather than crashing.
+    write_report(RunSeries(), tmp_path / "empty")
+    assert (tmp_path / "empty" / "report.png").is_file()
+
+
+def test_image_decoding_and_match_drawing():
+    class Img:  # duck-typed sensor_msgs/Image
+        def __init__(self, arr: np.ndarray, enc: str, pad: int = 0) -> None:
+            h, w = arr.shape[:2]
+            ch = 1 if arr.ndim == 2 else arr.shape[2]
+            rows = np.zeros((h, w * ch + pad), np.uint8)
+            rows[:, : w * ch] = arr.reshape(h, -1)
+            self.height, self.width, self.encoding, self.step, self.data = h, w, enc, w * ch + pad, rows.tobytes()
+
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(report.image_msg_to_rgb(Img(rgb, "rgb8", pad=3)), rgb)
+    assert np.array_equal(report.image_msg_to_rgb(Img(rgb[:, :, ::-1].copy(), "bgr8")), rgb)
+    assert report.image_msg_to_rgb(Img(rgb[:, :, 0].copy(), "mono8")).shape == (5, 7, 3)
+    with pytest.raises(InputError, match="encoding"):
+        report.image_msg_to_rgb(Img(rgb, "16UC1"))
+    canvas = np.zeros((40, 40, 3), np.uint8)
+    cur = np.array([[10.0, 10.0], [np.nan, np.nan], [30.0, 30.0]])
+    goal = np.array([[12.0, 10.0], [5.0, 5.0], [20.0, 30.0]])
+    drawn = report.draw_matches(canvas, cur, goal, np.array([True, True, False]))
+    assert drawn[10, 10].tolist() == [0, 255, 0]  # the inlier is drawn
+    assert drawn[30, 30].sum() == 0  # the outlier is not
+    assert canvas.sum() == 0  # input untouched
+
+
+def _write_bag(path, n: int = 30) -> None:
+    """A recorded-looking run: status, twists, TCP poses, goal pose, colour images + correspondences."""
+    rclpy_serialization = pytest.importorskip("rclpy.serialization")
+    from geometry_msgs.msg import PoseStamped, TwistStamped
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from sensor_msgs.msg import Image
+    from vs_bringup.recorder import vs_typestore
+
+    from vs_msgs.msg import Correspondences, ServoStatus
+
+    def pose_msg(T: np.ndarray) -> PoseStamped:
+        m = PoseStamped()
+        m.header.frame_id = "base"
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(x) for x in T[:3, 3])
+        q = Rotation.from_matrix(T[:3, :3]).as_quat()
+        m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z, m.pose.orientation.w = (float(x) for x in q)
+        return m
+
+    store = vs_typestore()
+    poses = _converging_poses(n)
+    w = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    w.set_custom_data("pipeline", "ibvs")
+    w.set_custom_data("hand_eye_xyz", json.dumps(HAND_EYE[:3, 3].tolist()))
+    w.set_custom_data("hand_eye_quat_xyzw", json.dumps([0.0, 0.0, 0.0, 1.0]))
+    w.set_custom_data("action_result", json.dumps({"converged": True, "steps": n, "final_error": 0.001}))
+    w.open()
+    conns = {name: w.add_connection(name, typ, typestore=store) for name, typ in [
+        ("/vs/servo/status", "vs_msgs/msg/ServoStatus"), ("/vs/servo/cmd_twist", "geometry_msgs/msg/TwistStamped"),
+        ("/vs/robot/tcp_pose", "geometry_msgs/msg/PoseStamped"),
+        ("/vs/run/goal_tcp_pose", "geometry_msgs/msg/PoseStamped"),
+        ("/camera/camera/color/image_raw", "sensor_msgs/msg/Image"),
+        ("/vs/perception/correspondences", "vs_msgs/msg/Correspondences")]}
+
+    def put(topic: str, k: int, msg) -> None:
+        w.write(conns[topic], 1_000_000_000 + k * 40_000_000, rclpy_serialization.serialize_message(msg))
+
+    put("/vs/run/goal_tcp_pose", 0, pose_msg(GOAL))
+    for k in range(n):
+        state = ServoStatus.CONVERGED if k == n - 1 else ServoStatus.SERVOING
+        put("/vs/servo/status", k, ServoStatus(pipeline="ibvs", state=state, step=k + 1, error=0.1 * 0.8 ** k,
+                                               observer_ms=15.0, controller_ms=1.0))
+        tw = TwistStamped()
+        tw.twist.angular.y = 0.1 * 0.8 ** k
+        put("/vs/servo/cmd_twist", k, tw)
+        put("/vs/robot/tcp_pose", k, pose_msg(poses[k]))
+        if k in (0, n - 1):
+            put("/camera/camera/color/image_raw", k, Image(height=40, width=40, encoding="rgb8", step=120,
+                                                           data=bytes(40 * 40 * 3)))
+            put("/vs/perception/correspondences", k, Correspondences(
+                width=40, height=40, goal_uv=[5.0, 5.0, 30.0, 30.0], current_uv=[10.0, 10.0, 28.0, 30.0],
+                goal_index=[0, 1], score=[1.0, 1.0], inlier=[True, True]))
+    w.close()
+
+
+def test_report_cli_from_bag(tmp_path, capsys):
+    run_dir = tmp_path / "20260101_000000_ibvs"
+    run_dir.mkdir()
+    _write_bag(run_dir / "bag")
+    assert report.main([str(run_dir)]) == 0
+    assert "converged=True" in capsys.readouterr().out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["pipeline"] == "ibvs" and summary["steps"] == 30
+    assert summary["initial_te_mm"] == pytest.approx(100.0, rel=0.02)
+    assert summary["final_re_deg"] == pytest.approx(25.0 * np.exp(-29 / 8.0), rel=1e-3)
+    assert summary["action_result"]["final_error"] == pytest.approx(0.001)
+    assert (run_dir / "report.png").stat().st_size > 20_000
+    from vs_bringup.recorder import read_run
+
+    series = report.series_from_run(read_run(run_dir / "bag"))
+    assert series.last_frame is not None and series.last_frame[10, 10].tolist() == [0, 255, 0]
+
+
+def test_report_cli_errors(tmp_path, capsys):
+    assert report.main([str(tmp_path)]) == 2
+    assert "no single rosbag2 bag" in capsys.readouterr().err
