@@ -20,7 +20,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "name = vs_controllers.nodes.module:main",
+            "servo_controller = vs_controllers.nodes.servo_controller:main",
         ],
     },
 )

@@ -22,6 +22,8 @@ setup(
         "console_scripts": [
             "camera = vs_perception.nodes.camera_node:main",
             "relative_depth = vs_perception.nodes.relative_depth_node:main",
+            "observer = vs_perception.nodes.observer:main",
+            "goal = vs_perception.nodes.goal:main",
         ],
     },
 )

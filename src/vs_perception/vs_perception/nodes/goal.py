@@ -1,0 +1,121 @@
+"""Goal node: SetGoal service (image, current frame or goal folder) → latched /vs/perception/goal."""
+
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from vs_common.core.errors import VisualServoError
+from vs_common.ros.image import (
+    camera_info_to_model,
+    check_image_matches_info,
+    depth_to_metres,
+    image_to_array,
+    stamp_to_sec,
+    to_rgb,
+)
+from vs_common.ros.qos import LATCHED_QOS, SENSOR_QOS
+
+from vs_msgs.msg import Goal as GoalMsg
+from vs_msgs.srv import SetGoal
+from vs_perception.core.features import FeatureConfig, FeatureExtractor
+from vs_perception.core.goal_store import GoalStore
+from vs_perception.ros.goal import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
+
+CAMERA = "/camera/camera"
+
+
+class GoalNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("goal", **kwargs)
+        d = ParameterDescriptor
+        self.prior = self.declare_parameter("distance_prior_m", float("nan"), d(
+            description="Camera-to-scene distance at the goal (m) for CNS-style controllers; NaN = from goal depth")
+        ).value
+        detector = self.declare_parameter("detector", "akaze", d(
+            description="Detector used to check that a new goal has keypoints (sift, orb, akaze)")).value
+        load_dir = self.declare_parameter(
+            "goal_dir", "", d(description="Goal folder to load at start ('' = none)")).value
+        self.save_dir = self.declare_parameter("save_dir", "", d(
+            description="Folder to save every new goal into ('' = do not save)")).value
+        self.store = GoalStore()
+        self.extractor = FeatureExtractor(FeatureConfig(detector=detector))
+        self._color: Image | None = None
+        self._depth: Image | None = None
+        self._info: CameraInfo | None = None
+        self.pub = self.create_publisher(GoalMsg, "/vs/perception/goal", LATCHED_QOS)
+        self.create_subscription(Image, f"{CAMERA}/color/image_raw", lambda m: setattr(self, "_color", m), SENSOR_QOS)
+        self.create_subscription(Image, f"{CAMERA}/aligned_depth_to_color/image_raw",
+                                 lambda m: setattr(self, "_depth", m), SENSOR_QOS)
+        self.create_subscription(CameraInfo, f"{CAMERA}/color/camera_info", lambda m: setattr(self, "_info", m),
+                                 SENSOR_QOS)
+        self.create_service(SetGoal, "/vs/perception/set_goal", self._on_set_goal)
+        if load_dir:
+            try:
+                self._activate(lambda: self.store.load(load_dir))
+            except VisualServoError as err:
+                self.get_logger().error(f"cannot load goal folder {load_dir!r}: {err}")
+
+    def _activate(self, make) -> tuple[str, int]:
+        goal = make()
+        n = len(self.extractor(goal.image))
+        if n < 4:
+            raise VisualServoError(f"goal image has only {n} keypoints; pick a textured view")
+        if self.save_dir:
+            self.store.save(f"{self.save_dir}/{goal.goal_id}", goal.goal_id)
+        self.pub.publish(goal_to_msg(goal, self._info.header.frame_id if self._info else "camera_color_optical_frame",
+                                     self.prior))
+        self.get_logger().info(f"goal {goal.goal_id} active ({goal.source}, {n} keypoints)")
+        return goal.goal_id, n
+
+    def _current_frame(self, image: Image, depth: Image | None, info: CameraInfo | None):
+        if info is None or info.width == 0:
+            raise VisualServoError("no camera_info received yet for the goal image")
+        check_image_matches_info(image, info)
+        rgb = to_rgb(image_to_array(image, expect=COLOR_ENCODINGS), image.encoding)
+        depth_m = None
+        if depth is not None and depth.width > 0:
+            check_image_matches_info(depth, info)
+            depth_m = depth_to_metres(image_to_array(depth, expect=DEPTH_ENCODINGS), depth.encoding)
+        return rgb, camera_info_to_model(info), depth_m
+
+    def _on_set_goal(self, req: SetGoal.Request, resp: SetGoal.Response) -> SetGoal.Response:
+        try:
+            if req.source == SetGoal.Request.SOURCE_CURRENT_FRAME:
+                if self._color is None:
+                    raise VisualServoError(f"no image received yet on {CAMERA}/color/image_raw")
+                rgb, cam, depth = self._current_frame(self._color, self._depth, self._info)
+                stamp = stamp_to_sec(self._color.header.stamp)
+                goal_id, n = self._activate(lambda: self.store.capture(rgb, cam, depth, req.goal_id, stamp))
+            elif req.source == SetGoal.Request.SOURCE_IMAGE:
+                info = req.camera_info if np.any(np.asarray(req.camera_info.k)) else self._info
+                rgb, cam, depth = self._current_frame(req.image, req.depth, info)
+                goal_id, n = self._activate(lambda: self.store.capture(rgb, cam, depth, req.goal_id))
+            elif req.source == SetGoal.Request.SOURCE_FILE:
+                goal_id, n = self._activate(lambda: self.store.load(req.path, req.goal_id))
+            else:
+                raise VisualServoError(f"unknown source {req.source}; use 0 (image), 1 (current frame) or 2 (file)")
+        except VisualServoError as err:
+            self.get_logger().warn(f"SetGoal refused: {err}")
+            resp.success, resp.goal_id, resp.message = False, "", str(err)
+            return resp
+        resp.success, resp.goal_id, resp.num_keypoints = True, goal_id, n
+        resp.message = f"goal {goal_id} set with {n} keypoints"
+        return resp
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = GoalNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,118 @@
+"""Observer node: colour image (+ aligned depth) + goal → Correspondences, debug match image and markers.
+
+Goal keypoints are computed once per goal; the match image and markers are drawn only while someone
+subscribes. Malformed input is logged (throttled) and dropped; the controller's input watchdog then
+turns silence into a zero twist.
+"""
+
+from __future__ import annotations
+
+import math
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+from vs_common.core.errors import VisualServoError
+from vs_common.ros.image import (
+    array_to_image,
+    camera_info_to_model,
+    check_image_matches_info,
+    depth_to_metres,
+    image_to_array,
+    stamp_to_sec,
+    to_rgb,
+)
+from vs_common.ros.params import declare_config
+from vs_common.ros.qos import DATA_QOS, IMAGE_PUB_QOS, LATCHED_QOS, SENSOR_QOS
+
+from vs_msgs.msg import Correspondences as CorrespondencesMsg
+from vs_msgs.msg import Goal as GoalMsg
+from vs_perception.core.observer import Observer, ObserverConfig
+from vs_perception.core.viz import correspondence_markers, draw_matches
+from vs_perception.ros.conversions import correspondences_to_msg, markers_to_msg
+from vs_perception.ros.goal import COLOR_ENCODINGS, DEPTH_ENCODINGS, msg_to_goal
+
+CAMERA = "/camera/camera"
+# Only the newest frame matters: a slow observer must skip frames, never queue them.
+LATEST_FRAME_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+class ObserverNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("observer", **kwargs)
+        self.use_depth = self.declare_parameter("use_depth", True, ParameterDescriptor(
+            description="Sample the aligned depth image at matched keypoints (current_depth)")).value
+        self.observer = Observer(declare_config(self, ObserverConfig))
+        self._goal = None
+        self._goal_stamp = 0.0
+        self._prior = math.nan
+        self._info: CameraInfo | None = None
+        self._depth: Image | None = None
+        self.pub = self.create_publisher(CorrespondencesMsg, "/vs/perception/correspondences", DATA_QOS)
+        self.pub_matches = self.create_publisher(Image, "/vs/perception/debug/matches_image", IMAGE_PUB_QOS)
+        self.pub_markers = self.create_publisher(MarkerArray, "/vs/perception/markers", DATA_QOS)
+        self.create_subscription(GoalMsg, "/vs/perception/goal", self._on_goal, LATCHED_QOS)
+        self.create_subscription(CameraInfo, f"{CAMERA}/color/camera_info", lambda m: setattr(self, "_info", m),
+                                 SENSOR_QOS)
+        self.create_subscription(Image, f"{CAMERA}/aligned_depth_to_color/image_raw",
+                                 lambda m: setattr(self, "_depth", m), LATEST_FRAME_QOS)
+        self.create_subscription(Image, f"{CAMERA}/color/image_raw", self._on_image, LATEST_FRAME_QOS)
+
+    def _on_goal(self, msg: GoalMsg) -> None:
+        try:
+            goal, self._prior = msg_to_goal(msg)
+            obs = self.observer.set_goal(goal.image, goal.depth, goal.camera, goal.goal_id)
+        except VisualServoError as err:
+            self.get_logger().error(f"goal {msg.goal_id!r} rejected: {err}")
+            return
+        self._goal, self._goal_stamp = goal, stamp_to_sec(msg.header.stamp)
+        self.get_logger().info(f"goal {goal.goal_id}: {len(obs)} keypoints")
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            self._observe(msg)
+        except VisualServoError as err:
+            self.get_logger().warn(f"frame dropped: {err}", throttle_duration_sec=2.0)
+
+    def _observe(self, msg: Image) -> None:
+        if self._goal is None:
+            raise VisualServoError("no goal yet (call /vs/perception/set_goal)")
+        if self._info is not None:
+            check_image_matches_info(msg, self._info)
+        rgb = to_rgb(image_to_array(msg, expect=COLOR_ENCODINGS), msg.encoding)
+        depth = None
+        if self.use_depth and self._depth is not None and self._depth.header.stamp == msg.header.stamp:
+            depth = depth_to_metres(image_to_array(self._depth, expect=DEPTH_ENCODINGS), self._depth.encoding)
+        obs = self.observer.observe(rgb, depth, stamp=stamp_to_sec(msg.header.stamp))
+        obs.frame_id = msg.header.frame_id or obs.frame_id
+        out = correspondences_to_msg(obs, goal_stamp=self._goal_stamp)
+        self.pub.publish(out)
+        if self.pub_matches.get_subscription_count() > 0:
+            canvas = draw_matches(self._goal.image, rgb, obs)
+            self.pub_matches.publish(array_to_image(canvas, "rgb8", msg.header.stamp, msg.header.frame_id))
+        if self.pub_markers.get_subscription_count() > 0:
+            prior = self._prior if math.isfinite(self._prior) else 1.0
+            self.pub_markers.publish(markers_to_msg(correspondence_markers(obs, default_depth_m=prior),
+                                                    msg.header.stamp, out.header.frame_id))
+
+    @property
+    def camera(self):
+        return None if self._info is None else camera_info_to_model(self._info)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ObserverNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
