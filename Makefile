@@ -11,7 +11,7 @@ setup:
 
 ## Everything CI runs: lint + all test tiers (unit, ROS over real DDS, closed loop).
 test: setup
-	@$(ACT) ruff check src test launch scripts
+	@$(ACT) ruff check .
 	@$(ACT) python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup
@@ -21,7 +21,7 @@ test-ros: setup
 	@$(ACT) python -m pytest -m ros $(PYTEST_ARGS)
 
 lint: setup
-	@$(ACT) ruff check src test launch scripts
+	@$(ACT) ruff check .
 
 ## The simulated servo demo: the ROS 2 graph against the PyBullet cell; leaves a run folder in runs/.
 demo: setup
