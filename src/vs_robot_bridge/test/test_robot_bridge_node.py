@@ -153,3 +153,25 @@ def test_protective_stop_latches_until_reset_service(h):
     h.stream([0.02, 0, 0, 0, 0, 0], 0.3, frame="base")
     assert h.sim.calls.count("speedL") > n
     np.testing.assert_allclose(h.status[-1].last_command.linear.x, 0.02, atol=1e-6)
+
+
+def test_params_file_sets_parameters():
+    from pathlib import Path
+
+    yaml_path = Path(__file__).resolve().parents[3] / "config" / "robot_bridge.yaml"
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=100 + os.getpid() % 100)
+    try:
+        node = RobotBridgeNode(context=ctx, backend=SimBackend(),
+                               cli_args=["--ros-args", "--params-file", str(yaml_path),
+                                         "-p", "safety.max_linear_speed:=0.05"])
+        assert node.get_parameter("safety.max_linear_speed").value == 0.05
+        assert list(node.get_parameter("safety.workspace_min").value) == [-0.7, -0.7, 0.05]
+        from rclpy.lifecycle import TransitionCallbackReturn
+
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.core.filter.config.max_linear_speed == 0.05
+        node.trigger_cleanup()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)

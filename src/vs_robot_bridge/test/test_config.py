@@ -1,0 +1,36 @@
+"""config/robot_bridge.yaml builds every config of the bridge; bad values are refused with the field name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from vs_common.core.config import from_mapping, load_yaml
+from vs_common.core.errors import ConfigError
+from vs_robot_bridge.core.backend import make_backend
+from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig, SimBackendConfig, UrRtdeConfig
+
+YAML = Path(__file__).resolve().parents[3] / "config" / "robot_bridge.yaml"
+
+
+def test_shipped_yaml_builds_all_configs():
+    params = load_yaml(YAML, "robot_bridge")
+    groups = {"safety": SafetyConfig, "ur": UrRtdeConfig, "sim": SimBackendConfig}
+    top = {k: v for k, v in params.items() if k not in groups and k != "autostart"}
+    assert from_mapping(BridgeConfig, top) == BridgeConfig()
+    for key, cls in groups.items():
+        # the YAML documents the defaults: the two must not drift apart
+        assert from_mapping(cls, params[key]) == cls(), key
+
+
+def test_bad_values_name_the_field():
+    with pytest.raises(ConfigError, match="backend"):
+        BridgeConfig(backend="ur5")
+    with pytest.raises(ConfigError, match="unknown SafetyConfig keys"):
+        from_mapping(SafetyConfig, {"max_speed": 1.0})
+    with pytest.raises(ConfigError, match="robot_ip"):
+        UrRtdeConfig(robot_ip="")
+
+
+def test_make_backend_sim():
+    assert make_backend("sim").name == "sim"
