@@ -1,0 +1,127 @@
+"""Command line of the servo benchmark.
+
+Examples (from the repository root):
+    python -m vs_controllers.benchmark --pipeline ibvs --env image --scenes 0:10
+    python -m vs_controllers.benchmark --pipeline ibvs --env render --section L --jobs 2 --out bench_results/ibvs-L
+    python -m vs_controllers.benchmark --pipeline ibvs --ci          # a few scenes per environment, < 3 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from vs_common.core.config import from_mapping, load_yaml
+from vs_common.core.errors import VisualServoError
+
+from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.benchmark.metrics import summarise
+from vs_controllers.benchmark.report import markdown_row, markdown_table, write_plots, write_results
+from vs_controllers.benchmark.runner import group_by, run_benchmark, select_scenes
+from vs_controllers.core.registry import pipeline_names
+
+__all__ = ["CI_PRESET", "main"]
+
+# The CI subset: a few scenes per environment with a shorter step cap (config/benchmark/ci.yaml mirrors it).
+CI_PRESET: dict[str, dict[str, Any]] = {
+    "image": {"section": "A", "scenes": "0:3", "max_steps": 300},
+    "render": {"section": "S", "scenes": "0:1", "max_steps": 250},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vs_controllers.benchmark", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pipeline", default="ibvs", help=f"pipeline name ({', '.join(pipeline_names())}, ...)")
+    p.add_argument("--env", choices=("render", "image"), default="render", help="simulated environment")
+    p.add_argument("--section", choices=("S", "M", "L", "A"), default="A",
+                   help="scene section by initial rotation (S/M/L thirds, A = all)")
+    p.add_argument("--scenes", default=None, help="'a:b' slice of the section's scenes, or comma-separated ids")
+    p.add_argument("--seed", type=int, default=2023, help="numpy/OpenCV seed set before every episode")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (each builds its own cell)")
+    p.add_argument("--threads", type=int, default=1, help="OpenCV/torch threads per process")
+    p.add_argument("--max-steps", type=int, default=None, help="step cap per episode (default: from the config)")
+    p.add_argument("--config", default=None,
+                   help="pipeline YAML (default: config/<pipeline>.yaml when it exists, else built-in defaults)")
+    p.add_argument("--bench-config", default=None,
+                   help="benchmark protocol YAML (default: config/benchmark/default.yaml when it exists)")
+    p.add_argument("--ci", action="store_true", help="run the CI preset: a few scenes of every environment")
+    p.add_argument("--out", default=None, help="output folder (default: bench_results/<pipeline>-<env|ci>)")
+    p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _default_path(explicit: str | None, candidate: str) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    path = Path(candidate)
+    return path if path.is_file() else None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark described by parsed ``args``; returns {"summaries", "markdown", "out"}."""
+    pipe_cfg = _default_path(args.config, f"config/{args.pipeline}.yaml")
+    bench_path = _default_path(args.bench_config, "config/benchmark/default.yaml")
+    bench_map = load_yaml(bench_path) if bench_path else {}
+    plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}
+    out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}")
+    summaries, rows, all_records = [], [], []
+    started = time.time()
+    for env, spec in plan.items():
+        overrides = dict(bench_map)
+        if spec.get("max_steps") is not None:
+            overrides["max_steps"] = spec["max_steps"]
+        if args.max_steps is not None:
+            overrides["max_steps"] = args.max_steps
+        bench = from_mapping(BenchmarkConfig, overrides)
+        scenes = select_scenes(env, spec["section"], spec.get("scenes"))
+        if not scenes:
+            raise VisualServoError(f"no scenes selected for env={env} section={spec['section']} "
+                                   f"scenes={spec.get('scenes')}")
+        records = run_benchmark(args.pipeline, scenes, env=env, pipeline_config=pipe_cfg, bench_config=bench,
+                                seed=args.seed, jobs=args.jobs, threads=args.threads, progress=not args.quiet)
+        all_records += records
+        s = summarise(records, label=f"{args.pipeline}/{env}/{spec['section']}")
+        s.update(pipeline=args.pipeline, env=env, section=spec["section"])
+        summaries.append(s)
+        rows.append(markdown_row(args.pipeline, env, spec["section"], s))
+        if spec["section"] == "A":
+            for sec, recs in sorted(group_by(records, "section").items()):
+                if sec and len(recs) < len(records):
+                    ss = summarise(recs, label=f"{args.pipeline}/{env}/{sec}")
+                    ss.update(pipeline=args.pipeline, env=env, section=sec)
+                    summaries.append(ss)
+                    rows.append(markdown_row(args.pipeline, env, sec, ss))
+        if not args.no_plots:
+            write_plots(out / env, records, title=f"{args.pipeline} / {env}")
+    meta = {
+        "command": " ".join(["python -m vs_controllers.benchmark", *sys.argv[1:]]),
+        "pipeline": args.pipeline, "plan": plan, "seed": args.seed, "jobs": args.jobs,
+        "pipeline_config": str(pipe_cfg) if pipe_cfg else None,
+        "bench_config": dataclasses.asdict(from_mapping(BenchmarkConfig, bench_map)),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "wall_s": time.time() - started, "python": platform.python_version(), "machine": platform.machine(),
+    }
+    write_results(out, meta, summaries, all_records, rows)
+    return {"summaries": summaries, "markdown": markdown_table(rows), "out": out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except VisualServoError as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        return 2
+    print(result["markdown"])
+    brief = [{k: s[k] for k in ("label", "n", "sr", "sr_strict", "stop_reasons")} for s in result["summaries"]]
+    print(json.dumps(brief))
+    print(f"results in {result['out']}/results.json, results.md")
+    return 0

@@ -1,0 +1,130 @@
+"""Run a pipeline over many scenes, in this process or in worker processes (each with its own cell)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.benchmark.episode import run_episode
+from vs_controllers.core.registry import make_pipeline
+
+__all__ = ["parse_scene_spec", "run_benchmark", "select_scenes"]
+
+# Per-process state of a worker: (cell, observer config, controller, benchmark config).
+_STATE: tuple[Any, Any, Any, BenchmarkConfig] | None = None
+
+
+def _limit_threads(threads: int) -> None:
+    """Keep each process to ``threads`` cores (the machines here are shared)."""
+    cv2.setNumThreads(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def default_cell_factory(env: str) -> Any:
+    """``vs_sim.core.cells.make_cell(env)``, imported only when a cell is needed."""
+    from vs_sim.core.cells import make_cell
+
+    return make_cell(env)
+
+
+def _init(cell_factory: Callable[[], Any], pipeline: str, pipeline_config: Mapping | str | Path | None,
+          bench: BenchmarkConfig, threads: int) -> None:
+    global _STATE
+    _limit_threads(threads)
+    obs_cfg, controller = make_pipeline(pipeline, pipeline_config)
+    _STATE = (cell_factory(), obs_cfg, controller, bench)
+
+
+def _run_one(scene: Any, seed: int) -> dict[str, Any]:
+    assert _STATE is not None, "worker not initialised"
+    cell, obs_cfg, controller, bench = _STATE
+    return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed).to_dict()
+
+
+def parse_scene_spec(spec: str | None) -> slice | list[Any] | None:
+    """``"0:10"`` → slice over the selected scenes; ``"3,7,12"`` → scene ids; None/"" → all."""
+    if not spec:
+        return None
+    if ":" in spec:
+        parts = [int(p) if p.strip() else None for p in spec.split(":")]
+        return slice(*parts)
+    return [int(s) if s.strip().lstrip("-").isdigit() else s.strip() for s in spec.split(",") if s.strip()]
+
+
+def select_scenes(env: str, section: str = "A", spec: str | None = None) -> list[Any]:
+    """Scenes of ``env`` in ``section`` (S, M, L or A = all), then narrowed by :func:`parse_scene_spec`."""
+    from vs_sim.core.scenes import load_scenes
+
+    sel = parse_scene_spec(spec)
+    sec = None if section in ("A", "", None) else section
+    if isinstance(sel, list):
+        return load_scenes(env, section=sec, ids=sel)
+    scenes = load_scenes(env, section=sec)
+    return scenes[sel] if isinstance(sel, slice) else scenes
+
+
+def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeline_config: Any = None,
+                  bench_config: BenchmarkConfig | None = None, seed: int = 2023, jobs: int = 1, threads: int = 1,
+                  cell_factory: Callable[[], Any] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every scene and return the episode records (dicts) in scene order.
+
+    Args:
+        pipeline: a registered pipeline name.
+        scenes: ``vs_sim`` scenes (picklable when ``jobs > 1``).
+        env: the cell's environment, used for the default cell factory.
+        pipeline_config: YAML path or mapping for :func:`make_pipeline`.
+        bench_config: protocol settings.
+        seed: numpy/OpenCV seed set before every episode (CNS reseeds 2023 per episode).
+        jobs: worker processes; 1 runs here. Each worker builds its own cell and pipeline.
+        threads: OpenCV / torch threads per process.
+        cell_factory: zero-argument callable building a cell (picklable when ``jobs > 1``).
+        progress: show a tqdm bar.
+    """
+    from tqdm import tqdm
+
+    bench = bench_config or BenchmarkConfig()
+    factory = cell_factory or functools.partial(default_cell_factory, env)
+    records: list[dict[str, Any] | None] = [None] * len(scenes)
+    bar = tqdm(total=len(scenes), desc=f"{pipeline}/{env or 'cell'}", disable=not progress, dynamic_ncols=True)
+
+    def done(i: int, rec: dict[str, Any]) -> None:
+        records[i] = rec
+        finished = [r for r in records if r is not None]
+        bar.update(1)
+        bar.set_postfix(SR=f"{sum(r['success_cns'] for r in finished)}/{len(finished)}",
+                        last=f"{rec['reason']} {rec['steps']}st")
+
+    try:
+        if jobs <= 1:
+            global _STATE
+            saved = _STATE
+            _init(factory, pipeline, pipeline_config, bench, threads)
+            try:
+                for i, scene in enumerate(scenes):
+                    done(i, _run_one(scene, seed))
+            finally:
+                _STATE = saved
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_init,
+                                     initargs=(factory, pipeline, pipeline_config, bench, threads)) as pool:
+                futures = {pool.submit(_run_one, scene, seed): i for i, scene in enumerate(scenes)}
+                for fut in as_completed(futures):
+                    done(futures[fut], fut.result())
+    finally:
+        bar.close()
+    return [r for r in records if r is not None]
+
+
+def group_by(records: Iterable[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(str(r[key]), []).append(r)
+    return groups
