@@ -21,6 +21,7 @@ setup(
     entry_points={
         "console_scripts": [
             "servo_controller = vs_controllers.nodes.servo_controller:main",
+            "vs_benchmark = vs_controllers.benchmark.cli:main",
         ],
     },
 )
