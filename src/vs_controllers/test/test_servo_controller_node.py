@@ -16,7 +16,7 @@ from vs_common.core.camera import CameraModel  # noqa: E402
 from vs_common.ros.qos import LATCHED_QOS  # noqa: E402
 from vs_controllers.nodes.servo_controller import ServoControllerNode  # noqa: E402
 from vs_perception.core.types import Correspondences  # noqa: E402
-from vs_perception.ros.correspondences import correspondences_to_msg  # noqa: E402
+from vs_perception.ros.conversions import correspondences_to_msg  # noqa: E402
 
 from vs_msgs.action import Servo  # noqa: E402
 from vs_msgs.msg import Correspondences as CorrespondencesMsg  # noqa: E402

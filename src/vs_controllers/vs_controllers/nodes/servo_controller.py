@@ -21,7 +21,7 @@ from vs_common.core.errors import VisualServoError
 from vs_common.core.paths import resolve_config
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
-from vs_perception.ros.correspondences import msg_to_correspondences
+from vs_perception.ros.conversions import msg_to_correspondences
 
 from vs_controllers.core.registry import make_pipeline, pipeline_names
 from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, StepResult

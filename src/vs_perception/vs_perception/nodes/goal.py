@@ -23,7 +23,7 @@ from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.srv import SetGoal
 from vs_perception.core.features import FeatureConfig, FeatureExtractor
 from vs_perception.core.goal_store import GoalStore
-from vs_perception.ros.goal import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
+from vs_perception.ros.conversions import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
 
 CAMERA = "/camera/camera"
 

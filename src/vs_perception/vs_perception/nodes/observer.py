@@ -33,8 +33,13 @@ from vs_msgs.msg import Correspondences as CorrespondencesMsg
 from vs_msgs.msg import Goal as GoalMsg
 from vs_perception.core.observer import Observer, ObserverConfig
 from vs_perception.core.viz import correspondence_markers, draw_matches
-from vs_perception.ros.conversions import correspondences_to_msg, markers_to_msg
-from vs_perception.ros.goal import COLOR_ENCODINGS, DEPTH_ENCODINGS, msg_to_goal
+from vs_perception.ros.conversions import (
+    COLOR_ENCODINGS,
+    DEPTH_ENCODINGS,
+    correspondences_to_msg,
+    markers_to_msg,
+    msg_to_goal,
+)
 
 CAMERA = "/camera/camera"
 # Only the newest frame matters: a slow observer must skip frames, never queue them.

@@ -1,26 +1,42 @@
-"""vs_perception's message ↔ array conversions: Keypoints, Correspondences, debug MarkerArray.
+"""vs_perception's message ↔ array conversions: Correspondences, Goal, Keypoints, debug MarkerArray.
 
-Image / CameraInfo conversions are generic and live in :mod:`vs_common.ros.image`. The Correspondences
-codec is in :mod:`vs_perception.ros.correspondences` and re-exported here, so nodes import one module.
+Image / CameraInfo conversions are generic and live in :mod:`vs_common.ros.image`. Every decoder
+validates and raises :class:`InputError` with the reason, so node callbacks never crash on a message.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
+from vs_common.core.camera import CameraModel
 from vs_common.core.errors import InputError
-from vs_common.ros.image import sec_to_stamp, stamp_to_sec
+from vs_common.ros.image import (
+    array_to_image,
+    camera_info_to_model,
+    check_image_matches_info,
+    depth_to_metres,
+    image_to_array,
+    model_to_camera_info,
+    sec_to_stamp,
+    stamp_to_sec,
+    to_rgb,
+)
 
+from vs_msgs.msg import Correspondences as CorrespondencesMsg
+from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.msg import Keypoints as KeypointsMsg
 from vs_perception.core.features import Features
+from vs_perception.core.goal_store import Goal, make_goal
+from vs_perception.core.types import Correspondences
 from vs_perception.core.viz import MarkerData
-from vs_perception.ros.correspondences import correspondences_to_msg, msg_to_correspondences
 
-__all__ = ["correspondences_to_msg", "msg_to_correspondences", "features_to_msg", "msg_to_features",
-           "markers_to_msg"]
+__all__ = ["COLOR_ENCODINGS", "DEPTH_ENCODINGS", "correspondences_to_msg", "features_to_msg", "goal_to_msg",
+           "markers_to_msg", "msg_to_correspondences", "msg_to_features", "msg_to_goal"]
 
 
 def features_to_msg(features: Features, detector: str = "", stamp: float = 0.0, frame_id: str = "",
@@ -113,3 +129,99 @@ def markers_to_msg(data: MarkerData, stamp: Time, frame_id: str = "camera_color_
         m.points, m.colors = _points(pts), _colors(cols)
         out.markers.append(m)
     return out
+
+
+# -- Correspondences ---------------------------------------------------------------------------------
+def _optional(values, n: int, name: str) -> np.ndarray | None:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return None
+    if arr.size != n:
+        raise InputError(f"Correspondences.{name} has {arr.size} entries, expected 0 or {n}")
+    return arr
+
+
+def msg_to_correspondences(msg: CorrespondencesMsg) -> Correspondences:
+    """Decode and validate a Correspondences message (raises InputError with the reason)."""
+    goal_uv = np.asarray(msg.goal_uv, dtype=np.float64)
+    cur_uv = np.asarray(msg.current_uv, dtype=np.float64)
+    if goal_uv.size % 2:
+        raise InputError(f"goal_uv has odd length {goal_uv.size}")
+    n = goal_uv.size // 2
+    if cur_uv.size != 2 * n:
+        raise InputError(f"current_uv has {cur_uv.size} values, expected {2 * n}")
+    for name in ("goal_index", "score", "inlier"):
+        if len(getattr(msg, name)) != n:
+            raise InputError(f"Correspondences.{name} has {len(getattr(msg, name))} entries, expected {n}")
+    if not np.all(np.isfinite(goal_uv)):
+        raise InputError("goal_uv contains NaN or Inf")
+    camera = CameraModel(K=np.asarray(msg.k, dtype=np.float64).reshape(3, 3), width=int(msg.width),
+                         height=int(msg.height))
+    return Correspondences(
+        camera=camera, goal_uv=goal_uv.reshape(n, 2), current_uv=cur_uv.reshape(n, 2),
+        valid=np.asarray(msg.inlier, dtype=bool), goal_ids=np.asarray(msg.goal_index, dtype=np.int64),
+        score=np.asarray(msg.score, dtype=np.float64),
+        goal_depth=_optional(msg.goal_depth, n, "goal_depth"),
+        current_depth=_optional(msg.current_depth, n, "current_depth"),
+        relative_depth=_optional(msg.relative_depth, n, "relative_depth"),
+        goal_relative_depth=_optional(msg.goal_relative_depth, n, "goal_relative_depth"),
+        goal_id=msg.goal_id, stamp=stamp_to_sec(msg.header.stamp), frame_id=msg.header.frame_id,
+        info={"detect_ms": float(msg.detect_ms), "match_ms": float(msg.match_ms), "ransac_ms": float(msg.ransac_ms)},
+    )
+
+
+def correspondences_to_msg(obs: Correspondences, goal_stamp: float = 0.0) -> CorrespondencesMsg:
+    """Encode a Correspondences (stamp and frame from ``obs``)."""
+    msg = CorrespondencesMsg()
+    msg.header.stamp = sec_to_stamp(obs.stamp)
+    msg.header.frame_id = obs.frame_id
+    msg.goal_id = obs.goal_id
+    msg.goal_stamp = sec_to_stamp(goal_stamp)
+    msg.width, msg.height = obs.camera.width, obs.camera.height
+    msg.k = obs.camera.K.reshape(-1).tolist()
+    msg.goal_uv = obs.goal_uv.astype(np.float32).reshape(-1).tolist()
+    msg.current_uv = obs.current_uv.astype(np.float32).reshape(-1).tolist()
+    msg.goal_index = obs.goal_ids.astype(np.int32).tolist()
+    msg.score = np.asarray(obs.score, dtype=np.float32).tolist()
+    msg.inlier = [bool(v) for v in obs.valid]
+    for name in ("goal_depth", "current_depth", "relative_depth", "goal_relative_depth"):
+        arr = getattr(obs, name)
+        if arr is not None:
+            setattr(msg, name, np.asarray(arr, dtype=np.float32).tolist())
+    msg.detect_ms = float(obs.info.get("detect_ms", 0.0))
+    msg.match_ms = float(obs.info.get("match_ms", 0.0))
+    msg.ransac_ms = float(obs.info.get("ransac_ms", 0.0))
+    return msg
+
+
+# -- Goal --------------------------------------------------------------------------------------------
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+
+
+def goal_to_msg(goal: Goal, frame_id: str = "camera_color_optical_frame",
+                distance_prior_m: float = float("nan")) -> GoalMsg:
+    """Encode a goal: rgb8 image, 32FC1 depth in metres (width 0 when absent), camera_info."""
+    stamp = sec_to_stamp(goal.stamp)
+    msg = GoalMsg(goal_id=goal.goal_id, distance_prior=float(distance_prior_m))
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.image = array_to_image(goal.image, "rgb8", stamp, frame_id)
+    if goal.depth is not None:
+        msg.depth = array_to_image(goal.depth.astype(np.float32), "32FC1", stamp, frame_id)
+    msg.camera_info = model_to_camera_info(goal.camera, stamp, frame_id)
+    return msg
+
+
+def msg_to_goal(msg: GoalMsg) -> tuple[Goal, float]:
+    """Decode a goal message; returns (goal, distance prior in m or NaN). Raises InputError when malformed."""
+    if not msg.goal_id:
+        raise InputError("goal message has an empty goal_id")
+    check_image_matches_info(msg.image, msg.camera_info)
+    image = to_rgb(image_to_array(msg.image, expect=COLOR_ENCODINGS), msg.image.encoding)
+    depth = None
+    if msg.depth.width > 0:
+        depth = depth_to_metres(image_to_array(msg.depth, expect=DEPTH_ENCODINGS), msg.depth.encoding)
+    goal = make_goal(image, camera_info_to_model(msg.camera_info), depth, goal_id=msg.goal_id,
+                     stamp=stamp_to_sec(msg.header.stamp), source="message")
+    prior = float(msg.distance_prior)
+    return goal, (prior if math.isfinite(prior) and prior > 0 else float("nan"))
