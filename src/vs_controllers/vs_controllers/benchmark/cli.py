@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from vs_common.core.config import from_mapping, load_yaml
-from vs_common.core.errors import VisualServoError
+from vs_common.core.errors import ConfigError, VisualServoError
+from vs_common.core.paths import resolve_config
 
 from vs_controllers.benchmark.config import BenchmarkConfig
 from vs_controllers.benchmark.metrics import summarise
@@ -48,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="OpenCV/torch threads per process")
     p.add_argument("--max-steps", type=int, default=None, help="step cap per episode (default: from the config)")
     p.add_argument("--config", default=None,
-                   help="pipeline YAML (default: config/<pipeline>.yaml when it exists, else built-in defaults)")
+                   help="pipeline YAML (default: config/<pipeline>.yaml of the workspace, else built-in defaults)")
     p.add_argument("--bench-config", default=None,
-                   help="benchmark protocol YAML (default: config/benchmark/default.yaml when it exists)")
+                   help="benchmark protocol YAML (default: config/benchmark/default.yaml of the workspace)")
     p.add_argument("--ci", action="store_true", help="run the CI preset: a few scenes of every environment")
     p.add_argument("--out", default=None, help="output folder (default: bench_results/<pipeline>-<env|ci>)")
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
@@ -58,17 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_path(explicit: str | None, candidate: str) -> Path | None:
+def _default_path(explicit: str | None, name: str) -> Path | None:
+    """The explicit path, else ``name`` in the workspace config folder, else None (built-in defaults)."""
     if explicit:
         return Path(explicit)
-    path = Path(candidate)
-    return path if path.is_file() else None
+    try:
+        return resolve_config(name)
+    except ConfigError:
+        return None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark described by parsed ``args``; returns {"summaries", "markdown", "out"}."""
-    pipe_cfg = _default_path(args.config, f"config/{args.pipeline}.yaml")
-    bench_path = _default_path(args.bench_config, "config/benchmark/default.yaml")
+    pipe_cfg = _default_path(args.config, f"{args.pipeline}.yaml")
+    bench_path = _default_path(args.bench_config, "benchmark/default.yaml")
     bench_map = load_yaml(bench_path) if bench_path else {}
     plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}
     out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}")
