@@ -152,9 +152,8 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     node = RobotBridgeNode()
     try:
-        if node.get_parameter("autostart").value:
-            node.trigger_configure()
-            node.trigger_activate()
+        if node.get_parameter("autostart").value and node.trigger_configure() == SUCCESS:
+            node.trigger_activate()  # on failure the node stays up, unconfigured/inactive, for a manual retry
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
