@@ -1,0 +1,304 @@
+"""Launch logic: arguments, node sets per argument combination, parameter files, and the launch files
+themselves run against stand-ins for ``launch`` / ``launch_ros`` (not installable here)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import types
+from itertools import product
+from pathlib import Path
+
+import pytest
+from vs_common.core.errors import ConfigError
+
+from vs_bringup import launch_logic as L
+
+ROOT = Path(__file__).resolve().parents[3]
+LAUNCH_DIR = ROOT / "launch"
+PER_PIPELINE = sorted(p for p in LAUNCH_DIR.glob("*.launch.py") if p.name != "servo.launch.py")
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A config tree with every pipeline file (some pipelines' real files may not exist yet)."""
+    cfg = tmp_path / "config"
+    (cfg / "rviz").mkdir(parents=True)
+    for name in ["servo.yaml", "camera.yaml", "relative_depth.yaml", "robot_bridge.yaml",
+                 *[f"{p}.yaml" for p in L.PIPELINES]]:
+        (cfg / name).write_text((ROOT / "config" / name).read_text() if (ROOT / "config" / name).is_file() else "{}\n")
+    (cfg / "rviz" / "servo.rviz").write_text("Panels: []\n")
+    return tmp_path
+
+
+# --- arguments --------------------------------------------------------------------------------------------
+
+def test_arguments_are_declared_with_descriptions_and_choices():
+    names = [a.name for a in L.LAUNCH_ARGUMENTS]
+    assert names[:6] == ["pipeline", "use_sim", "observer", "rviz", "record", "scene"]
+    assert len(set(names)) == len(names)
+    for a in L.LAUNCH_ARGUMENTS:
+        assert len(a.description) > 15, a.name
+        if a.choices:
+            assert a.default in a.choices, a.name
+    by_name = {a.name: a for a in L.LAUNCH_ARGUMENTS}
+    assert by_name["pipeline"].choices == ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
+    assert by_name["observer"].choices == ("sift", "orb", "akaze")
+    # Every declared argument is a LaunchArgs field and the defaults agree.
+    assert L.parse_launch_args({}) == L.LaunchArgs()
+
+
+def test_parse_launch_args_types_and_errors():
+    a = L.parse_launch_args({"pipeline": "cns", "use_sim": "False", "rviz": "true", "scene": " 7 ",
+                             "robot_ip": "10.0.0.2"})
+    assert (a.pipeline, a.use_sim, a.rviz, a.scene, a.robot_ip) == ("cns", False, True, "7", "10.0.0.2")
+    with pytest.raises(ConfigError, match="choose one of.*'ibvs'"):
+        L.parse_launch_args({"pipeline": "vpServo"})
+    with pytest.raises(ConfigError, match="use_sim.*'true', 'false'"):
+        L.parse_launch_args({"use_sim": "yes"})
+    with pytest.raises(ConfigError, match="unknown launch arguments.*pipline"):
+        L.parse_launch_args({"pipline": "ibvs"})
+
+
+# --- node sets --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pipeline,use_sim,rviz", list(product(L.PIPELINES, (True, False), (True, False))))
+def test_node_set_for_every_combination(fake_root, pipeline, use_sim, rviz):
+    args = L.LaunchArgs(pipeline=pipeline, use_sim=use_sim, rviz=rviz, observer="sift")
+    specs = L.node_specs(args, fake_root)
+    by_name = {s.name: s for s in specs}
+    assert len(by_name) == len(specs)
+    expected = {"camera", "servo_controller", "robot_bridge"}
+    if pipeline != "kovis":
+        expected |= {"goal", "observer"}
+    if pipeline == "depth_pc":
+        expected.add("relative_depth")
+    if rviz:
+        expected.add("rviz2")
+    assert set(by_name) == expected
+    cam = by_name["camera"]
+    assert (cam.package, cam.executable) == (("vs_sim", "sim_camera") if use_sim else ("vs_perception", "camera"))
+    assert cam.namespace == "camera"  # realsense-ros topic names: /camera/camera/...
+    assert specs[0] is cam and specs[-1 - rviz].name == "robot_bridge"
+    assert [s.name for s in specs if s.lifecycle] == ["robot_bridge"]
+    bridge = by_name["robot_bridge"].overrides
+    assert bridge["backend"] == ("sim" if use_sim else "ur_rtde") and bridge["autostart"] is use_sim
+    ctrl = by_name["servo_controller"]
+    assert ctrl.overrides["pipeline"] == pipeline
+    assert Path(ctrl.overrides["pipeline_config"]) == fake_root / "config" / f"{pipeline}.yaml"
+    for s in specs:
+        if s.name == "rviz2":
+            assert s.arguments == ("-d", str(fake_root / "config" / "rviz" / "servo.rviz")) and not s.param_files
+            continue
+        # Parameters only from YAML: servo.yaml first, the pipeline's file last, all present.
+        assert s.param_files[0].name == "servo.yaml" and s.param_files[-1].name == f"{pipeline}.yaml"
+        assert all(p.is_file() for p in s.param_files)
+        assert s.parameters[: len(s.param_files)] == [str(p) for p in s.param_files]
+    if pipeline != "kovis":
+        assert by_name["observer"].overrides["detector"] == "sift" == by_name["goal"].overrides["detector"]
+    if pipeline == "kovis":
+        key = "enable_infra" if use_sim else "enable_infra1"
+        assert cam.overrides[key] is True
+    if not use_sim:
+        assert any(p.name == "camera.yaml" for p in cam.param_files)
+    assert any(p.name == "robot_bridge.yaml" for p in by_name["robot_bridge"].param_files)
+
+
+def test_real_robot_ip_and_sim_scene(fake_root):
+    real = {s.name: s for s in L.node_specs(L.LaunchArgs(use_sim=False, robot_ip="10.0.0.2"), fake_root)}
+    assert real["robot_bridge"].overrides["ur.robot_ip"] == "10.0.0.2"
+    sim = {s.name: s for s in L.node_specs(L.LaunchArgs(scene="s3", env="image", robot_ip="10.0.0.2"), fake_root)}
+    assert "ur.robot_ip" not in sim["robot_bridge"].overrides
+    assert sim["camera"].overrides["scene_id"] == "s3" and sim["camera"].overrides["env"] == "image"
+
+
+def test_sim_camera_uses_the_bridge_hand_eye(fake_root):
+    text = (fake_root / "config" / "robot_bridge.yaml").read_text()
+    (fake_root / "config" / "robot_bridge.yaml").write_text(
+        text.replace("hand_eye_xyz: [0.0, 0.0, 0.05]", "hand_eye_xyz: [0.01, 0.02, 0.07]"))
+    cam = L.node_specs(L.LaunchArgs(), fake_root)[0]
+    assert cam.overrides["hand_eye_xyz"] == [0.01, 0.02, 0.07]
+
+
+def test_missing_pipeline_file_is_a_clear_error(fake_root):
+    (fake_root / "config" / "cns.yaml").unlink()
+    with pytest.raises(ConfigError, match="missing parameter file .*cns.yaml"):
+        L.node_specs(L.LaunchArgs(pipeline="cns"), fake_root)
+
+
+def test_the_real_config_for_ibvs():
+    specs = {s.name: s for s in L.node_specs(L.LaunchArgs(rviz=True))}
+    assert specs["servo_controller"].param_files[-1] == ROOT / "config" / "ibvs.yaml"
+    obs = L.resolve_parameters(specs["observer"])
+    assert obs["detector"] == "akaze" and obs["use_depth"] is True and "max_keypoints" in obs
+    ctrl = L.resolve_parameters(specs["servo_controller"])
+    assert ctrl["session.threshold"] > 0 and ctrl["pipeline"] == "ibvs"
+    assert L.rviz_config() == ROOT / "config" / "rviz" / "servo.rviz"
+
+
+# --- parameter files ------------------------------------------------------------------------------------
+
+def test_yaml_parameters_node_keys(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("""
+/**:
+  ros__parameters: {use_sim_time: false, rate: 1}
+camera:
+  camera:
+    ros__parameters: {rate: 2, nested: {a: 1, b: {c: x}}}
+/camera/camera:
+  ros__parameters: {late: true}
+/*/observer:
+  ros__parameters: {detector: orb}
+observer:
+  ros__parameters: {detector: sift}
+""")
+    assert L.yaml_parameters(f, "camera", "camera") == {
+        "use_sim_time": False, "rate": 2, "nested.a": 1, "nested.b.c": "x", "late": True}
+    assert L.yaml_parameters(f, "observer") == {"use_sim_time": False, "rate": 1, "detector": "sift"}
+    assert L.yaml_parameters(f, "observer", "robot1")["detector"] == "orb"
+    assert L.yaml_parameters(f, "camera") == {"use_sim_time": False, "rate": 1}
+    (tmp_path / "bad.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="not a ROS 2 parameter file"):
+        L.yaml_parameters(tmp_path / "bad.yaml", "x")
+
+
+def test_servo_yaml_keys_are_config_fields():
+    """A misspelt key in a params file is silently ignored by ROS 2: check ours against the dataclasses."""
+    from vs_controllers.core.session import SessionConfig
+
+    values = L.yaml_parameters(ROOT / "config" / "servo.yaml", "servo_controller")
+    session = {k.split(".", 1)[1] for k in values if k.startswith("session.")}
+    assert session and session <= {f for f in SessionConfig.__dataclass_fields__}
+
+
+# --- recording ------------------------------------------------------------------------------------------
+
+def test_record_command():
+    cmd = L.record_command(L.LaunchArgs(pipeline="cns", record_dir="/data/runs"), stamp="20260101_120000")
+    assert cmd[:3] == ["ros2", "bag", "record"] and cmd[cmd.index("--storage") + 1] == "mcap"
+    assert cmd[cmd.index("--output") + 1] == "/data/runs/20260101_120000_cns/bag"
+    topics = cmd[cmd.index("--topics") + 1:]
+    assert "/vs/perception/correspondences" in topics and "/vs/servo/cmd_twist" in topics
+    assert "/camera/camera/color/image_raw" not in topics  # raw camera only on request
+    assert "/camera/camera/color/image_raw" in L.record_command(L.LaunchArgs(), with_camera=True)
+    kovis = L.record_command(L.LaunchArgs(pipeline="kovis"))
+    assert "/vs/perception/correspondences" not in kovis
+
+
+# --- the launch files ------------------------------------------------------------------------------------
+
+def test_launch_files_parse_and_import_launch_lazily():
+    files = sorted(LAUNCH_DIR.glob("*.launch.py"))
+    assert {f.name for f in files} >= {"servo.launch.py", "ibvs.launch.py", "cns.launch.py"}
+    for f in files:
+        tree = ast.parse(f.read_text(), filename=str(f))
+        funcs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert "generate_launch_description" in funcs, f.name
+        for node in tree.body:  # module level: no launch / launch_ros imports (not installable everywhere)
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] not in ("launch", "launch_ros"), f.name
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] not in ("launch", "launch_ros") for a in node.names), f.name
+
+
+class _Action:
+    """Stand-in for every launch action / substitution / description: records its arguments."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration(_Action):
+    def perform(self, context) -> str:
+        return context.launch_configurations[self.args[0]]
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """Install minimal ``launch`` / ``launch_ros`` modules that record what the launch files build."""
+    mods = {name: types.ModuleType(name) for name in (
+        "launch", "launch.actions", "launch.events", "launch.substitutions", "launch.launch_description_sources",
+        "launch_ros", "launch_ros.actions", "launch_ros.events", "launch_ros.events.lifecycle")}
+    mods["launch"].LaunchDescription = _Action
+    for n in ("DeclareLaunchArgument", "OpaqueFunction", "EmitEvent", "ExecuteProcess", "LogInfo",
+              "IncludeLaunchDescription"):
+        setattr(mods["launch.actions"], n, type(n, (_Action,), {}))
+    mods["launch.events"].matches_action = lambda action: ("matches", action)
+    mods["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
+    mods["launch.launch_description_sources"].PythonLaunchDescriptionSource = _Action
+    mods["launch_ros.actions"].Node = type("Node", (_Action,), {})
+    mods["launch_ros.actions"].LifecycleNode = type("LifecycleNode", (_Action,), {})
+    mods["launch_ros.events.lifecycle"].ChangeState = _Action
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return mods
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"_launch_{path.stem.replace('.', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_servo_launch(values: dict[str, str]) -> list[_Action]:
+    ld = _load(LAUNCH_DIR / "servo.launch.py").generate_launch_description()
+    (entities,) = ld.args
+    declared = [e for e in entities if type(e).__name__ == "DeclareLaunchArgument"]
+    assert [d.args[0] for d in declared] == [a.name for a in L.LAUNCH_ARGUMENTS]
+    assert all(d.kwargs["description"] for d in declared)
+    assert declared[0].kwargs["choices"] == list(L.PIPELINES)
+    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
+    context = types.SimpleNamespace(launch_configurations={
+        **{d.args[0]: d.kwargs["default_value"] for d in declared}, **values})
+    return opaque.kwargs["function"](context)
+
+
+def test_servo_launch_builds_the_sim_graph(fake_launch):
+    actions = _run_servo_launch({"pipeline": "ibvs", "record": "true", "rviz": "true"})
+    kinds = [type(a).__name__ for a in actions]
+    nodes = {a.kwargs["name"]: a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")}
+    assert set(nodes) == {"camera", "goal", "observer", "servo_controller", "robot_bridge", "rviz2"}
+    assert type(nodes["robot_bridge"]).__name__ == "LifecycleNode"
+    assert nodes["camera"].kwargs["executable"] == "sim_camera" and nodes["camera"].kwargs["namespace"] == "camera"
+    params = nodes["observer"].kwargs["parameters"]
+    assert params[0].endswith("servo.yaml") and params[-1] == {"detector": "akaze"}
+    assert "EmitEvent" not in kinds  # the simulated bridge autostarts
+    (record,) = [a for a in actions if type(a).__name__ == "ExecuteProcess"]
+    assert record.kwargs["cmd"][:3] == ["ros2", "bag", "record"]
+
+
+def test_servo_launch_real_robot_configures_but_does_not_activate(fake_launch, fake_root, monkeypatch):
+    from lifecycle_msgs.msg import Transition
+
+    monkeypatch.setattr(L, "workspace_root", lambda: fake_root)  # kovis.yaml may not exist yet
+
+    actions = _run_servo_launch({"pipeline": "kovis", "use_sim": "false", "robot_ip": "10.0.0.2"})
+    nodes = {a.kwargs["name"]: a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")}
+    assert set(nodes) == {"camera", "servo_controller", "robot_bridge"}
+    assert nodes["camera"].kwargs["executable"] == "camera"
+    assert nodes["robot_bridge"].kwargs["parameters"][-1]["ur.robot_ip"] == "10.0.0.2"
+    (emit,) = [a for a in actions if type(a).__name__ == "EmitEvent"]
+    change = emit.kwargs["event"]
+    assert change.kwargs["transition_id"] == Transition.TRANSITION_CONFIGURE
+    assert change.kwargs["lifecycle_node_matcher"] == ("matches", nodes["robot_bridge"])
+    assert not any(type(a).__name__ == "ExecuteProcess" for a in actions)
+
+
+def test_servo_launch_rejects_a_bad_argument(fake_launch):
+    with pytest.raises(ConfigError, match="observer"):
+        _run_servo_launch({"observer": "surf"})
+
+
+@pytest.mark.parametrize("path", PER_PIPELINE, ids=lambda p: p.name)
+def test_per_pipeline_files_include_the_base(fake_launch, path):
+    ld = _load(path).generate_launch_description()
+    (entities,) = ld.args
+    (include,) = entities
+    source = include.args[0]
+    assert Path(source.args[0]) == LAUNCH_DIR / "servo.launch.py"
+    pipeline = path.name.removesuffix(".launch.py")
+    assert pipeline in L.PIPELINES
+    assert dict(include.kwargs["launch_arguments"]) == {"pipeline": pipeline}

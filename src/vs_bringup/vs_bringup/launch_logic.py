@@ -1,0 +1,322 @@
+"""Everything the launch files decide, as plain functions over plain data (tested without ``launch``).
+
+``launch/servo.launch.py`` declares :data:`LAUNCH_ARGUMENTS`, parses the values with
+:func:`parse_launch_args`, and turns each :class:`NodeSpec` of :func:`node_specs` into a ``launch_ros``
+``Node`` (``LifecycleNode`` for the bridge); with ``record:=true`` it runs :func:`record_command`.
+
+Parameters come only from YAML files in ``config/``: every node gets ``config/servo.yaml`` (the graph's
+defaults), then its own file where one exists (``camera.yaml``, ``robot_bridge.yaml``,
+``relative_depth.yaml``), then the pipeline's file ``config/<pipeline>.yaml`` — later files win, and a
+file only touches the nodes it names. The few values derived from launch arguments (detector, backend,
+scene, ...) are listed in :attr:`NodeSpec.overrides`, applied last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vs_common.core.config import check_choice, describe
+from vs_common.core.errors import ConfigError
+
+from vs_bringup import topics as T
+
+PIPELINES = ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
+OBSERVERS = ("sift", "orb", "akaze")
+ENVS = ("render", "image")
+BOOLS = ("true", "false")
+PACKAGE = "vs_bringup"
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """One ``DeclareLaunchArgument``: name, default (a string, as launch wants), description, choices."""
+
+    name: str
+    default: str
+    description: str
+    choices: tuple[str, ...] | None = None
+
+
+LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("pipeline", "ibvs", "Visual-servo pipeline to run.", PIPELINES),
+    LaunchArgument("use_sim", "true",
+                   "true: the simulated cell (PyBullet camera + kinematic arm); false: RealSense + UR via ur_rtde.",
+                   BOOLS),
+    LaunchArgument("observer", "akaze", "Keypoint detector of the observer and goal nodes (keypoint pipelines).",
+                   OBSERVERS),
+    LaunchArgument("rviz", "false", "Start rviz2 with config/rviz/servo.rviz.", BOOLS),
+    LaunchArgument("record", "false", "Record the run with `ros2 bag record` (MCAP) into record_dir.", BOOLS),
+    LaunchArgument("scene", "", "Scene id of the simulated cell (use_sim:=true only); empty = the first scene."),
+    LaunchArgument("env", "render", "Simulated environment: textured objects on a table, or a textured plane.",
+                   ENVS),
+    LaunchArgument("robot_ip", "", "UR controller address (use_sim:=false); empty keeps config/robot_bridge.yaml."),
+    LaunchArgument("record_dir", "runs", "Folder the bag of record:=true goes into (<stamp>_<pipeline>/)."),
+)
+
+
+@dataclass(frozen=True)
+class LaunchArgs:
+    """The launch arguments, typed and validated (see :data:`LAUNCH_ARGUMENTS` for their meaning)."""
+
+    pipeline: str = describe("Visual-servo pipeline.", default="ibvs")
+    use_sim: bool = describe("Simulated cell instead of the real camera and arm.", default=True)
+    observer: str = describe("Keypoint detector.", default="akaze")
+    rviz: bool = describe("Start rviz2.", default=False)
+    record: bool = describe("Record an MCAP bag.", default=False)
+    scene: str = describe("Simulated scene id; '' = the first.", default="")
+    env: str = describe("Simulated environment.", default="render")
+    robot_ip: str = describe("UR controller address; '' = from config.", default="")
+    record_dir: str = describe("Folder for recorded bags.", default="runs")
+
+    def __post_init__(self) -> None:
+        check_choice("pipeline", self.pipeline, PIPELINES)
+        check_choice("observer", self.observer, OBSERVERS)
+        check_choice("env", self.env, ENVS)
+        if not self.record_dir:
+            raise ConfigError("record_dir must not be empty")
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    v = str(value).strip().lower()
+    if v not in BOOLS:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(BOOLS)}")
+    return v == "true"
+
+
+def parse_launch_args(values: Mapping[str, str]) -> LaunchArgs:
+    """Launch-argument strings (``LaunchConfiguration(...).perform(context)``) → :class:`LaunchArgs`.
+
+    Missing keys take the declared defaults; unknown keys raise (a typo must not be silently ignored).
+    """
+    declared = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ConfigError(f"unknown launch arguments {unknown}; valid ones are {sorted(declared)}")
+    v = {**declared, **{k: str(x) for k, x in values.items()}}
+    return LaunchArgs(pipeline=v["pipeline"], use_sim=_parse_bool("use_sim", v["use_sim"]), observer=v["observer"],
+                      rviz=_parse_bool("rviz", v["rviz"]), record=_parse_bool("record", v["record"]),
+                      scene=v["scene"].strip(), env=v["env"], robot_ip=v["robot_ip"].strip(),
+                      record_dir=v["record_dir"])
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What launch_ros needs to start one node: plain strings, paths and dicts."""
+
+    package: str
+    executable: str
+    name: str
+    namespace: str = ""
+    param_files: tuple[Path, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+    arguments: tuple[str, ...] = ()
+    lifecycle: bool = False
+
+    @property
+    def parameters(self) -> list[str | dict[str, Any]]:
+        """``Node(parameters=...)``: the YAML files in order, then the derived overrides."""
+        return [str(p) for p in self.param_files] + ([dict(self.overrides)] if self.overrides else [])
+
+
+def workspace_root() -> Path | None:
+    """The checkout this module runs from (``src/vs_bringup/vs_bringup`` → root) if it has the config."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "config" / "servo.yaml").is_file() else None
+
+
+def share_dir(root: str | Path | None = None) -> Path:
+    """Folder holding ``config/`` and ``launch/``: ``root`` if given, else the checkout, else the installed share.
+
+    Raises:
+        ConfigError: when none is found.
+    """
+    if root is not None:
+        return Path(root)
+    found = workspace_root()
+    if found is not None:
+        return found
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory(PACKAGE))
+        if (share / "config").is_dir():
+            return share
+    except (ImportError, LookupError, OSError):
+        pass
+    raise ConfigError("cannot find the vs_bringup config: run from a checkout or source the workspace install")
+
+
+def config_file(name: str, root: str | Path | None = None, required: bool = True) -> Path | None:
+    """``config/<name>`` under :func:`share_dir`; raises ConfigError (or returns None) when absent."""
+    path = share_dir(root) / "config" / name
+    if path.is_file():
+        return path
+    if required:
+        raise ConfigError(f"missing parameter file {path}")
+    return None
+
+
+def _files(root: str | Path | None, *names: str, pipeline: str) -> tuple[Path, ...]:
+    """servo.yaml, the node's own files (when present), then the pipeline file (required)."""
+    own = [config_file(n, root, required=False) for n in names]
+    return (config_file("servo.yaml", root), *[p for p in own if p is not None],
+            config_file(f"{pipeline}.yaml", root))
+
+
+def rviz_config(root: str | Path | None = None) -> Path:
+    """The rviz2 display config of the servo graph."""
+    return config_file("rviz/servo.rviz", root)
+
+
+def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpec]:
+    """The nodes of the graph for ``args``, in start order (sensors first, the bridge last).
+
+    - camera: ``vs_sim sim_camera`` (use_sim) or the RealSense ``vs_perception camera`` in namespace
+      ``camera`` (realsense-ros names); KOVIS turns on the IR pair (and off the emitter).
+    - goal + observer for the keypoint pipelines (all but KOVIS), with the chosen detector;
+      ``relative_depth`` for Depth-PC.
+    - ``servo_controller`` with ``pipeline`` and its pipeline file.
+    - ``robot_bridge`` (lifecycle) with the sim or ur_rtde backend; in the simulated cell it autostarts,
+      a real arm waits for an explicit ``ros2 lifecycle set /robot_bridge configure`` / ``activate``.
+    - ``rviz2`` when asked.
+    """
+    p = args.pipeline
+    specs: list[NodeSpec] = []
+    if args.use_sim:
+        # Named like the RealSense driver (/camera/camera) so every topic and tool sees the same graph. Its
+        # hand-eye is the bridge's (one source: robot_bridge.yaml), or the rendered view would not match
+        # the pose the bridge reports.
+        xyz, quat = bridge_hand_eye(root)
+        specs.append(NodeSpec("vs_sim", "sim_camera", "camera", namespace="camera",
+                              param_files=_files(root, pipeline=p),
+                              overrides={"env": args.env, "scene_id": args.scene, "enable_infra": p == "kovis",
+                                         "hand_eye_xyz": xyz, "hand_eye_quat_xyzw": quat}))
+    else:
+        over: dict[str, Any] = {}
+        if p == "kovis":
+            # KOVIS sees the stereo IR pair; the projector's dot pattern would move with the camera.
+            over = {"enable_infra1": True, "enable_infra2": True, "emitter_enabled": 0}
+        specs.append(NodeSpec("vs_perception", "camera", "camera", namespace="camera",
+                              param_files=_files(root, "camera.yaml", pipeline=p), overrides=over))
+    if p != "kovis":
+        specs.append(NodeSpec("vs_perception", "goal", "goal", param_files=_files(root, pipeline=p),
+                              overrides={"detector": args.observer}))
+        specs.append(NodeSpec("vs_perception", "observer", "observer", param_files=_files(root, pipeline=p),
+                              overrides={"detector": args.observer}))
+    if p == "depth_pc":
+        specs.append(NodeSpec("vs_perception", "relative_depth", "relative_depth",
+                              param_files=_files(root, "relative_depth.yaml", pipeline=p)))
+    specs.append(NodeSpec("vs_controllers", "servo_controller", "servo_controller",
+                          param_files=_files(root, pipeline=p),
+                          overrides={"pipeline": p, "pipeline_config": str(config_file(f"{p}.yaml", root))}))
+    bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim}
+    if args.robot_ip and not args.use_sim:
+        bridge_over["ur.robot_ip"] = args.robot_ip
+    specs.append(NodeSpec("vs_robot_bridge", "robot_bridge", "robot_bridge", lifecycle=True,
+                          param_files=_files(root, "robot_bridge.yaml", pipeline=p), overrides=bridge_over))
+    if args.rviz:
+        specs.append(NodeSpec("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config(root)))))
+    return specs
+
+
+#: Raw camera streams are left out of `ros2 bag record` (27 MB/s for 640x480 rgb8 at 30 Hz); the observer's
+#: debug image still shows what the camera saw, with the matches drawn.
+RAW_CAMERA_TOPICS = (T.COLOR_IMAGE, T.ALIGNED_DEPTH, T.INFRA1_IMAGE, T.INFRA2_IMAGE)
+
+
+def bag_dir(args: LaunchArgs, stamp: str | None = None) -> Path:
+    """``<record_dir>/<YYYYmmdd_HHMMSS>_<pipeline>``: the run folder convention shared with the demo."""
+    return Path(args.record_dir) / f"{stamp or time.strftime('%Y%m%d_%H%M%S')}_{args.pipeline}"
+
+
+def record_command(args: LaunchArgs, stamp: str | None = None, with_camera: bool = False) -> list[str]:
+    """The ``ros2 bag record`` command line of a run (MCAP, zstd chunks, explicit topic list).
+
+    Args:
+        args: the launch arguments (pipeline decides the topics, record_dir the output).
+        stamp: folder time stamp; None = now.
+        with_camera: also record the raw camera streams (large).
+
+    Returns:
+        argv for ``ExecuteProcess``; the bag goes to ``bag_dir(args, stamp) / "bag"``.
+    """
+    names = [t.name for t in T.run_topics(args.pipeline)
+             if with_camera or t.name not in RAW_CAMERA_TOPICS]
+    names += [T.DIAGNOSTICS, T.MARKERS] if args.pipeline != "kovis" else [T.DIAGNOSTICS]
+    return ["ros2", "bag", "record", "--storage", "mcap", "--storage-preset-profile", "zstd_fast",
+            "--output", str(bag_dir(args, stamp) / "bag"), "--topics", *names]
+
+
+
+# --- parameter files → values (what ``--params-file`` does, for in-process composition and tests) ----------
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _key_matches(pattern: str, fqn: str) -> bool:
+    """ROS 2 params-file node keys: an exact fully-qualified name, or wildcards ``*`` (one token), ``/**`` (any)."""
+    import re
+
+    pattern = "/" + pattern.strip("/")
+    if pattern == fqn:
+        return True
+    regex = re.escape(pattern).replace(r"/\*\*", "(/.*)?").replace(r"\*", "[^/]*")
+    return re.fullmatch(regex, fqn) is not None
+
+
+def yaml_parameters(path: str | Path, name: str, namespace: str = "") -> dict[str, Any]:
+    """The parameters a ROS 2 params file gives node ``/<namespace>/<name>``, as dotted names → values.
+
+    Node keys may be nested (``camera: camera: ros__parameters``) or fully qualified (``/camera/camera``);
+    the ``/**`` wildcard applies to every node. Later sections override earlier ones.
+    """
+    import yaml
+
+    fqn = "/" + "/".join(x for x in (namespace.strip("/"), name) if x)
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    out: dict[str, Any] = {}
+
+    def walk(d: Mapping[str, Any], prefix: str) -> None:
+        for k, v in d.items():
+            if k == "ros__parameters":
+                if _key_matches(prefix, fqn):
+                    out.update(_flatten(v or {}))
+            elif isinstance(v, Mapping):
+                walk(v, f"{prefix}/{str(k).strip('/')}")
+
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{path} is not a ROS 2 parameter file (expected a mapping of node names)")
+    walk(doc, "")
+    return out
+
+
+def resolve_parameters(spec: NodeSpec) -> dict[str, Any]:
+    """All parameter values ``spec`` starts with: its YAML files in order, then the overrides."""
+    values: dict[str, Any] = {}
+    for path in spec.param_files:
+        values.update(yaml_parameters(path, spec.name, spec.namespace))
+    values.update(spec.overrides)
+    return values
+
+
+def bridge_hand_eye(root: str | Path | None = None) -> tuple[list[float], list[float]]:
+    """The hand-eye ``tcp_T_camera`` (xyz, quaternion xyzw) the robot bridge is configured with."""
+    from vs_robot_bridge.core.config import SafetyConfig
+
+    values = yaml_parameters(config_file("robot_bridge.yaml", root), "robot_bridge")
+    default = SafetyConfig()
+    xyz = values.get("safety.hand_eye_xyz", list(default.hand_eye_xyz))
+    quat = values.get("safety.hand_eye_quat_xyzw", list(default.hand_eye_quat_xyzw))
+    return [float(x) for x in xyz], [float(x) for x in quat]
