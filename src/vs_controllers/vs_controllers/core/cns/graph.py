@@ -191,6 +191,7 @@ class NodeGraph:
         centres: (C,) node index of each cluster centre.
         cluster_mask: (C,) bool, cluster has an observed member.
         dist: distance prior d (m).
+        labels: (N,) cluster of each node.
     """
 
     x_cur: np.ndarray
@@ -202,6 +203,7 @@ class NodeGraph:
     centres: np.ndarray
     cluster_mask: np.ndarray
     dist: float
+    labels: np.ndarray
 
     @property
     def num_nodes(self) -> int:
@@ -234,7 +236,7 @@ def build_correspondence_graph(goal: GoalGraph, current_xy: np.ndarray, valid: n
     e11_tar = dense_edges(goal.num_clusters)
     keep = cluster_mask[e11_tar[0]] & cluster_mask[e11_tar[1]]
     return NodeGraph(x_cur, goal.goal_xy.astype(np.float32), valid, e01, e11_tar[:, keep], e11_tar,
-                     goal.centres, cluster_mask, float(dist))
+                     goal.centres, cluster_mask, float(dist), goal.labels)
 
 
 @dataclass
@@ -244,7 +246,7 @@ class GraphBatch:
     Shapes: Nn total nodes, C total clusters, B graphs.
         x_cur, x_tar: (Nn, 2); node_mask: (Nn,); e01: (2, E0) [node; cluster]; e11_cur, e11_tar: (2, E);
         cluster_centers: (C,) node indices; cluster_mask: (C,); cluster_batch: (C,) graph of each cluster;
-        dist: (B,); num_graphs: B.
+        node_cluster: (Nn,) cluster of each node (the full, unpruned E⁰ targets); dist: (B,); num_graphs: B.
     """
 
     x_cur: Tensor
@@ -256,6 +258,7 @@ class GraphBatch:
     cluster_centers: Tensor
     cluster_mask: Tensor
     cluster_batch: Tensor
+    node_cluster: Tensor
     dist: Tensor
     num_graphs: int
 
@@ -282,6 +285,7 @@ def collate(graphs: list[NodeGraph]) -> GraphBatch:
         cluster_centers=t(np.concatenate([g.centres + n for g, n in zip(graphs, n_off)])),
         cluster_mask=t(np.concatenate([g.cluster_mask for g in graphs])),
         cluster_batch=t(np.concatenate([np.full(g.num_clusters, i, dtype=np.int64) for i, g in enumerate(graphs)])),
+        node_cluster=t(np.concatenate([g.labels + c for g, c in zip(graphs, c_off)])),
         dist=t(np.array([g.dist for g in graphs], dtype=np.float32)),
         num_graphs=len(graphs),
     )

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing, PointTransformerConv
 from torch_geometric.nn.aggr import AttentionalAggregation
 from torch_geometric.nn.norm import GraphNorm
+from torch_geometric.utils import scatter, softmax
 from vs_common.core.errors import InputError, WeightsNotFoundError
 
 from vs_controllers.core.cns.graph import GraphBatch
@@ -152,7 +153,15 @@ class GConvGRU(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Keypoint embedding + intra-cluster PTConv + cluster feature fusion (paper §III-B)."""
+    """Keypoint embedding + intra-cluster PTConv + cluster feature fusion (paper §III-B).
+
+    PyG's ``PointTransformerConv`` holds the PTConv parameters; its message is evaluated here in two
+    parts, per-edge attention logits ``γ(W_dst e_k − W_src e_j + δ_kj)`` and values ``W e_j + δ_kj``,
+    then a per-channel softmax and a sum over each cluster's observed members (exactly PyG's
+    ``message`` / ``aggregate``). The split lets the goal branch, whose logits and values depend on
+    the goal alone, be computed once per goal (:meth:`goal_terms`) and only re-aggregated over the
+    members observed in each frame.
+    """
 
     def __init__(self, input_dim: int, pos_dim: int, hidden_dim: int) -> None:
         super().__init__()
@@ -164,17 +173,48 @@ class Encoder(nn.Module):
             add_self_loops=False)
         self.fuse = nn.Linear(2 * hidden_dim, hidden_dim)
 
-    def forward(self, g: GraphBatch) -> Tensor:
-        """Returns cluster features f (C, H), zero for clusters with no observed member."""
+    def _ptconv_terms(self, e_src: Tensor, e_dst: Tensor, pos_src: Tensor, pos_dst: Tensor, src: Tensor,
+                      dst: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-edge PTConv logits and values, (E, H) each, for edges ``src → dst``."""
+        conv = self.cluster_conv
+        delta = conv.pos_nn(pos_dst[dst] - pos_src[src])
+        logits = conv.attn_nn(conv.lin_dst(e_dst)[dst] - conv.lin_src(e_src)[src] + delta)
+        return logits, conv.lin(e_src)[src] + delta
+
+    @staticmethod
+    def _aggregate(logits: Tensor, values: Tensor, dst: Tensor, num_dst: int) -> Tensor:
+        alpha = softmax(logits, dst, num_nodes=num_dst)
+        return scatter(alpha * values, dst, dim=0, dim_size=num_dst, reduce="sum")
+
+    def goal_terms(self, g: GraphBatch) -> tuple[Tensor, Tensor]:
+        """Goal-branch PTConv logits and values of every node's (unpruned) E⁰ edge, (Nn, H) each."""
+        e_tar = F.relu(self.embed(g.x_tar))
+        pos = torch.cat([g.x_tar, g.x_tar], dim=-1)
+        nodes = torch.arange(g.x_tar.shape[0], device=g.x_tar.device)
+        return self._ptconv_terms(e_tar, e_tar[g.cluster_centers], pos, pos[g.cluster_centers], nodes, g.node_cluster)
+
+    def forward(self, g: GraphBatch, goal_terms: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Cluster features f (C, H), zero for clusters with no observed member.
+
+        Args:
+            g: the batch.
+            goal_terms: :meth:`goal_terms` of the same goal graphs (cached by the caller), or None.
+        """
+        src, dst = g.e01
+        num_c = g.cluster_centers.shape[0]
+        centres = g.cluster_centers
         e_cur = F.relu(self.embed(g.x_cur))
         e_tar = F.relu(self.embed(g.x_tar))
-        centres = g.cluster_centers
         pos_c = g.x_tar[centres]
         pos_dst = torch.cat([pos_c, pos_c], dim=-1)
-        y_cur = F.relu(self.cluster_conv(
-            (e_cur, e_tar[centres]), (torch.cat([g.x_cur, g.x_tar], dim=-1), pos_dst), g.e01))
-        y_tar = F.relu(self.cluster_conv(
-            (e_tar, e_tar[centres]), (torch.cat([g.x_tar, g.x_tar], dim=-1), pos_dst), g.e01))
+        y_cur = F.relu(self._aggregate(*self._ptconv_terms(
+            e_cur, e_tar[centres], torch.cat([g.x_cur, g.x_tar], dim=-1), pos_dst, src, dst), dst, num_c))
+        if goal_terms is None:
+            terms = self._ptconv_terms(e_tar, e_tar[centres], torch.cat([g.x_tar, g.x_tar], dim=-1), pos_dst,
+                                       src, dst)
+        else:
+            terms = (goal_terms[0][src], goal_terms[1][src])
+        y_tar = F.relu(self._aggregate(*terms, dst, num_c))
         f = F.relu(self.fuse(torch.cat([y_cur, y_tar - y_cur], dim=-1)))
         return f * g.cluster_mask.unsqueeze(-1).to(f.dtype)
 
@@ -231,12 +271,15 @@ class GraphVS(nn.Module):
         """Zero recurrent state (num_clusters, H)."""
         return torch.zeros(num_clusters, self.hidden_dim, device=next(self.parameters()).device)
 
-    def forward(self, g: GraphBatch, hidden: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, g: GraphBatch, hidden: Tensor | None = None,
+                goal_terms: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """One step.
 
         Args:
             g: batched correspondence graphs (tensors on the model's device).
             hidden: (C, H) state from the previous step of the same goal graphs, or None (zeros).
+            goal_terms: ``self.encoder.goal_terms(g)`` cached for these goal graphs (inference speed-up;
+                the result is the same without it).
 
         Returns:
             v_dir (B, 6), l (B, 1), hidden (C, H).
@@ -247,7 +290,7 @@ class GraphVS(nn.Module):
         elif hidden.shape != (num_clusters, self.hidden_dim):
             raise InputError(f"hidden state has shape {tuple(hidden.shape)}, expected ({num_clusters}, "
                              f"{self.hidden_dim}); reset it when the goal graph changes")
-        f = self.encoder(g)
+        f = self.encoder(g, goal_terms)
         x, hidden = self.backbone(f, hidden, g)
         v_dir, l = self.decoder(x, g)
         return v_dir, l, hidden
