@@ -152,3 +152,14 @@ def test_config_validation_and_registry() -> None:
     obs_cfg, ctrl = make_pipeline("ibvs", {"observer": {"detector": "sift"},
                                            "ibvs_controller": {"ros__parameters": {"gain": 0.2}}})
     assert obs_cfg.detector == "sift" and ctrl.config.gain == 0.2
+
+
+def test_shipped_yaml_loads_and_matches_the_defaults() -> None:
+    from pathlib import Path
+
+    from vs_perception.core.observer import ObserverConfig
+
+    repo = Path(__file__).resolve().parents[3]
+    obs_cfg, ctrl = make_pipeline("ibvs", repo / "config/ibvs.yaml")
+    # The YAML documents the defaults; keep them equal so a node without the file behaves the same.
+    assert obs_cfg == ObserverConfig() and ctrl.config == IBVSConfig()

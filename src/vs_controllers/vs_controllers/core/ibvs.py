@@ -118,9 +118,9 @@ class IBVSConfig:
     gain_mode: str = describe("constant (gain) or adaptive (ViSP λ(‖e‖∞) from gain_zero, gain_inf, gain_slope).",
                               default="adaptive")
     gain: float = describe("Constant gain λ (1/s).", default=0.5)
-    gain_zero: float = describe("Adaptive gain at zero error λ₀ (1/s).", default=1.2)
-    gain_inf: float = describe("Adaptive gain at large error λ∞ (1/s).", default=0.4)
-    gain_slope: float = describe("Adaptive gain slope at zero error λ'₀ (1/s per normalised unit).", default=20.0)
+    gain_zero: float = describe("Adaptive gain at zero error λ₀ (1/s).", default=2.5)
+    gain_inf: float = describe("Adaptive gain at large error λ∞ (1/s).", default=0.6)
+    gain_slope: float = describe("Adaptive gain slope at zero error λ'₀ (1/s per normalised unit).", default=30.0)
     min_points: int = describe("Fewest valid correspondences to compute a twist (≥ 3 for 6 DOF).", default=4)
     max_linear_mps: float = describe("Scale the twist down so ‖v‖ ≤ this (m/s); 0 = no limit.", default=0.3)
     max_angular_rps: float = describe("Scale the twist down so ‖ω‖ ≤ this (rad/s); 0 = no limit.", default=1.0)
