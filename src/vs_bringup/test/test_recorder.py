@@ -89,7 +89,8 @@ def test_write_then_read_back(ros_executor, ros_context, tmp_path, spin):
     assert recorder.close() == bag
     recorder.close()  # idempotent
 
-    assert (bag / "metadata.yaml").is_file() and list(bag.glob("*.mcap"))
+    (mcap_file,) = bag.glob("*.mcap")
+    assert (bag / "metadata.yaml").is_file() and b"zstd" in mcap_file.read_bytes()  # compressed chunks
     run = read_run(bag)  # rosbags alone, typestore built from the definitions in the bag
     statuses = [m for _, m in run["/vs/servo/status"]]
     assert statuses[0].message == "before" and statuses[-1].state == ServoStatus.CONVERGED

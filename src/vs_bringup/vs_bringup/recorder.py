@@ -23,7 +23,7 @@ from typing import Any
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 from vs_common.core.errors import ConfigError, InputError
@@ -93,10 +93,13 @@ class RunRecorder:
         path: the bag directory to create (must not exist yet; rosbag2's rule).
         custom_data: string key/values stored in the bag's metadata (pipeline, scene, hand-eye, ...).
         node_name: name of the recorder's own node when given a context.
+        compress: zstd-compress the MCAP chunks (what rosbag2's ``zstd_fast`` preset does; rendered images
+            shrink several times, any MCAP reader decompresses transparently).
     """
 
     def __init__(self, node_or_context: Any, topics: Sequence[TopicSpec], path: str | Path,
-                 custom_data: dict[str, str] | None = None, node_name: str = "run_recorder") -> None:
+                 custom_data: dict[str, str] | None = None, node_name: str = "run_recorder",
+                 compress: bool = True) -> None:
         from rclpy.context import Context
         from rclpy.node import Node
 
@@ -121,6 +124,8 @@ class RunRecorder:
         self.typestore = vs_typestore()
         self._lock = threading.Lock()
         self._writer: Writer | None = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        if compress:
+            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         for key, value in (custom_data or {}).items():
             self._writer.set_custom_data(key, str(value))
         self._writer.open()
