@@ -43,6 +43,9 @@ class TrainConfig:
     """Training schedule (YAML section ``train``)."""
 
     seed: int = describe("Seed of scenes, noise and initial weights.", default=0)
+    init_checkpoint: str = describe(
+        "Start from these weights (a fine-tuning stage); fresh optimiser and schedule. Empty: random init.",
+        default="")
     iterations: int = describe("Total iterations (one environment time step each).", default=60000)
     batch_size: int = describe("Parallel environments B.", default=32)
     tbptt: int = describe("Steps per optimiser update (truncated BPTT window).", default=8)
@@ -138,6 +141,9 @@ def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
     net = GraphVS()
+    if tc.init_checkpoint:
+        net.load_state_dict(GraphVS.from_checkpoint(tc.init_checkpoint).state_dict())
+    net.train()
     opt = _optimizer(net, tc)
     it, best, wall0 = 0, None, 0.0
     last = out / "last.pt"

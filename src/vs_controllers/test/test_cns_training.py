@@ -1,0 +1,82 @@
+"""CNS training pieces: PBVS supervision, the environment, the KMC process, the loss, a resumable smoke run."""
+
+import csv
+import dataclasses
+
+import numpy as np
+import torch
+from vs_controllers.core.cns.graph import GraphConfig
+from vs_controllers.core.cns.network import T, T_inv
+from vs_controllers.training.point_env import EnvConfig, KMCObservability, PointEnvBatch, pbvs_straight
+from vs_controllers.training.train_cns import TrainConfig, cns_loss, train
+
+
+def test_pbvs_expert_reaches_the_goal():
+    env = PointEnvBatch(EnvConfig(noise=False, num_points_max=64), 6, seed=1)
+    te0, re0 = env.errors()
+    for _ in range(200):
+        env.step(env.expert())
+    te, re = env.errors()
+    # gain·dt = 0.04 per step: the error shrinks by (1 - 0.04) per step, ~3e-4 of it after 200 steps.
+    assert np.all(te < 1e-3 * np.maximum(1.0, te0 / 0.1)) and np.all(re < 0.1)
+    assert np.median(re0) > 10
+
+
+def test_pbvs_is_zero_at_the_goal_and_points_back():
+    w_T_t = np.eye(4)[None]
+    assert np.allclose(pbvs_straight(w_T_t, w_T_t), 0)
+    w_T_c = np.eye(4)[None].copy()
+    w_T_c[0, :3, 3] = [0.1, 0, 0]  # camera 10 cm along its own x
+    v = pbvs_straight(w_T_c, w_T_t)[0]
+    np.testing.assert_allclose(v, [-0.1, 0, 0, 0, 0, 0], atol=1e-12)
+
+
+def test_noisy_observations_have_mismatches_and_missing_points():
+    cfg = EnvConfig(num_points_min=200, num_points_max=200)
+    env = PointEnvBatch(cfg, 2, seed=3)
+    clean = PointEnvBatch(dataclasses.replace(cfg, noise=False), 2, seed=3)
+    g, c = env.observe()[0], clean.observe()[0]
+    assert 0.05 < 1 - g.node_mask.mean() <= 0.8  # KMC-missing points, at most 80 %
+    err = np.linalg.norm(g.x_cur - c.x_cur, axis=1)[g.node_mask]
+    assert np.mean(err > 0.01) > 0.03  # mismatches (~10 % drawn anywhere in the image)
+    assert np.median(err) < 0.004  # jitter ±0.002
+
+
+def test_kmc_toggles_over_time():
+    rng = np.random.default_rng(0)
+    kmc = KMCObservability(rng.uniform(-0.4, 0.4, size=(100, 2)), rng)
+    states = [kmc.step(t * 0.02, 0.01) for t in range(1, 400)]
+    flips = np.sum(np.diff(np.array(states, dtype=int), axis=0) != 0)
+    assert flips > 50
+    assert 0.1 < np.mean(states) < 0.95
+
+
+def test_loss_is_zero_for_the_right_answer():
+    vel_si = torch.tensor([[0.1, -0.2, 0.3, 0.5, 0.0, -0.1]])
+    l = T_inv(vel_si.norm(dim=-1, keepdim=True))
+    d, n = cns_loss(3.0 * vel_si, l, vel_si)
+    assert float(d) < 1e-6 and float(n) < 1e-6
+    assert torch.allclose(T(l), vel_si.norm(dim=-1, keepdim=True), atol=1e-4)
+    d, _ = cns_loss(-vel_si, l, vel_si)
+    assert float(d) == 2.0
+
+
+def test_training_smoke_and_resume(tmp_path):
+    tc = TrainConfig(iterations=2, batch_size=2, tbptt=1, eval_every=0, checkpoint_every=1, log_every=1,
+                     warmup_iterations=1)
+    env_cfg = EnvConfig(num_points_min=10, num_points_max=30)
+    out = tmp_path / "run"
+    before = torch.get_rng_state()
+    path = train(tc, env_cfg, GraphConfig(), out, progress_bar=False)
+    torch.set_rng_state(before)
+    assert path == out / "last.pt"
+    first = torch.load(out / "last.pt", weights_only=False)
+    assert first["iteration"] == 2 and "state" in first["optimizer"]
+    train(dataclasses.replace(tc, iterations=4), env_cfg, GraphConfig(), out, resume=True, progress_bar=False)
+    second = torch.load(out / "last.pt", weights_only=False)
+    assert second["iteration"] == 4
+    changed = [k for k, v in first["net"]["state_dict"].items()
+               if not torch.equal(v, second["net"]["state_dict"][k])]
+    assert changed  # the resumed run kept learning from the saved weights
+    rows = list(csv.reader((out / "log.csv").open()))
+    assert rows[0][0] == "iteration" and [r[0] for r in rows[1:]] == ["1", "2", "3", "4"]
