@@ -75,7 +75,7 @@ def test_write_then_read_back(ros_executor, ros_context, tmp_path, spin):
         tw.header.frame_id = "camera_color_optical_frame"
         tw.twist.linear.x = 0.01 * k
         twist_pub.publish(tw)
-        im = Image(height=12, width=16, encoding="rgb8", step=48, data=img.tobytes())
+        im = Image(height=12, width=16, encoding="rgb8", step=48, data=(img + k).tobytes())
         image_pub.publish(im)
         k += 1
         spin(ros_executor, lambda: False, timeout=0.05)
@@ -86,8 +86,11 @@ def test_write_then_read_back(ros_executor, ros_context, tmp_path, spin):
     assert 1 <= recorder.counts["/camera/camera/color/image_raw"] <= 4
     assert recorder.dropped["/camera/camera/color/image_raw"] >= k - 4
     recorder.set_custom_data("converged", "true")
+    n_images = recorder.counts["/camera/camera/color/image_raw"]
     assert recorder.close() == bag
     recorder.close()  # idempotent
+    # The newest dropped frame is written at close: the bag ends with the last image.
+    assert recorder.counts["/camera/camera/color/image_raw"] == n_images + 1
 
     (mcap_file,) = bag.glob("*.mcap")
     assert (bag / "metadata.yaml").is_file() and b"zstd" in mcap_file.read_bytes()  # compressed chunks
@@ -98,8 +101,9 @@ def test_write_then_read_back(ros_executor, ros_context, tmp_path, spin):
     twists = run["/vs/servo/cmd_twist"]
     assert [round(m.twist.linear.x, 6) for _, m in twists] == [round(0.01 * i, 6) for i in range(k)]
     assert all(t2 >= t1 for (t1, _), (t2, _) in zip(twists, twists[1:]))
-    _, im_back = run["/camera/camera/color/image_raw"][0]
-    assert np.array_equal(np.asarray(im_back.data).reshape(12, 16, 3), img)
+    images = [np.asarray(m.data).reshape(12, 16, 3) for _, m in run["/camera/camera/color/image_raw"]]
+    assert np.array_equal(images[0], img) and np.array_equal(images[-1], img + (k - 1))
+    assert len(images) == n_images + 1
     assert read_custom_data(bag) == {"pipeline": "ibvs", "scene": "3", "converged": "true"}
 
 

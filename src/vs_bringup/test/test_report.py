@@ -59,7 +59,9 @@ def test_summary_numbers():
     out = summarize(s)
     assert out["converged"] and out["final_state"] == "CONVERGED"
     assert out["steps"] == 57
-    assert out["initial_te_mm"] == pytest.approx(100.0, rel=0.02) and out["initial_re_deg"] == pytest.approx(25.0)
+    te, re = s.camera_errors()  # "initial" = when servoing began (index 3), not the first sample
+    assert out["initial_te_mm"] == pytest.approx(te[3] * 1e3) and out["initial_re_deg"] == pytest.approx(re[3])
+    assert out["initial_re_deg"] == pytest.approx(25.0 * np.exp(-3 / 8.0))
     assert out["final_te_mm"] < 1.0 and out["success"] is True
     assert out["servo_duration_s"] == pytest.approx(5.5 - 0.3)
     assert out["mean_observer_ms"] == pytest.approx(20.0)

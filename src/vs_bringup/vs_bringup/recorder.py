@@ -132,6 +132,8 @@ class RunRecorder:
         self.counts: dict[str, int] = {t.name: 0 for t in topics}
         self.dropped: dict[str, int] = {t.name: 0 for t in topics}
         self._last_ns: dict[str, int] = {}
+        # The newest message a rate cap dropped, per topic: written at close so the bag ends with the final frame.
+        self._pending: dict[str, tuple[Any, int, bytes]] = {}
         self._subs = []
         for spec in topics:
             conn = self._writer.add_connection(spec.name, spec.type, typestore=self.typestore,
@@ -150,7 +152,9 @@ class RunRecorder:
                 last = self._last_ns.get(topic)
                 if period_ns and last is not None and now_ns - last < period_ns:
                     self.dropped[topic] += 1  # rate cap for images: keeps a demo bag small
+                    self._pending[topic] = (conn, now_ns, bytes(data))
                     return
+                self._pending.pop(topic, None)
                 self._last_ns[topic] = now_ns
                 self._writer.write(conn, now_ns, data)
                 self.counts[topic] += 1
@@ -170,6 +174,11 @@ class RunRecorder:
         self._subs = []
         with self._lock:
             if self._writer is not None:
+                for topic, (conn, t_ns, data) in sorted(self._pending.items(), key=lambda kv: kv[1][1]):
+                    self._writer.write(conn, t_ns, data)
+                    self.counts[topic] += 1
+                    self.dropped[topic] -= 1
+                self._pending.clear()
                 self._writer.close()
                 self._writer = None
         if self._own_node:

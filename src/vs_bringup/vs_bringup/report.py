@@ -217,6 +217,9 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
     servo_start = float(servoing[0]) if len(servoing) else None
     servo_end = float(ended[ended >= servo_start][0]) if servo_start is not None and np.any(ended >= servo_start) \
         else (float(s.t_status[-1]) if len(s.t_status) else None)
+    # Errors "at the start" are those when servoing began (the run may start at the goal, as the demo does).
+    i0 = int(np.searchsorted(s.t_pose, servo_start)) if servo_start is not None and len(s.t_pose) else 0
+    i0 = min(i0, max(len(te) - 1, 0))
     out: dict[str, Any] = {
         "pipeline": s.pipeline,
         "converged": bool(len(s.state) and s.state[-1] == CONVERGED),
@@ -226,8 +229,8 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
         "initial_feature_error": _finite_or_none(np.nan if not len(servoing) else
                                                  s.feature_error[s.state == SERVOING][0]),
         "ground_truth": bool(len(te)),
-        "initial_te_mm": float(te[0] * 1e3) if len(te) else None,
-        "initial_re_deg": float(re[0]) if len(re) else None,
+        "initial_te_mm": float(te[i0] * 1e3) if len(te) else None,
+        "initial_re_deg": float(re[i0]) if len(re) else None,
         "final_te_mm": float(te[-1] * 1e3) if len(te) else None,
         "final_re_deg": float(re[-1]) if len(re) else None,
         "success": bool(te[-1] < SUCCESS_TE_M and re[-1] < SUCCESS_RE_DEG) if len(te) else None,

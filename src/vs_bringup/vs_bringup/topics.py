@@ -57,13 +57,16 @@ class TopicSpec:
         check_range("max_rate_hz", self.max_rate_hz, 0.0)
 
 
-def run_topics(pipeline: str = "ibvs", image_rate_hz: float = 2.0, with_depth: bool = False) -> list[TopicSpec]:
+def run_topics(pipeline: str = "ibvs", image_rate_hz: float = 2.0, with_depth: bool = False,
+               with_color: bool = True) -> list[TopicSpec]:
     """The topics that make up a servo run of ``pipeline``, as recorded by the demo and by ``record:=true``.
 
     Args:
         pipeline: ibvs | cns | depth_pc | dfbvs | kovis (KOVIS adds the IR pair, Depth-PC relative depth).
         image_rate_hz: rate cap of the image topics (0 = every frame); the small topics are always complete.
         with_depth: also record the aligned depth image (large; off by default).
+        with_color: record the raw colour image; the keypoint pipelines' debug matches image already shows
+            the current frame, so a small bag can leave it out (KOVIS always records it).
 
     Returns:
         Topic specs, small topics first.
@@ -81,7 +84,8 @@ def run_topics(pipeline: str = "ibvs", image_rate_hz: float = 2.0, with_depth: b
     if pipeline != "kovis":
         specs.append(TopicSpec(CORRESPONDENCES, "vs_msgs/msg/Correspondences", "reliable"))
         specs.append(TopicSpec(MATCHES_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
-    specs.append(TopicSpec(COLOR_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
+    if with_color or pipeline == "kovis":
+        specs.append(TopicSpec(COLOR_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
     if pipeline == "kovis":
         specs.append(TopicSpec(INFRA1_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
         specs.append(TopicSpec(INFRA2_IMAGE, "sensor_msgs/msg/Image", "sensor", max_rate_hz=image_rate_hz))
