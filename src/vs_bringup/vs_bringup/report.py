@@ -130,13 +130,18 @@ def draw_matches(rgb: np.ndarray, current_uv: np.ndarray, goal_uv: np.ndarray,
     return out
 
 
-def _frame_with_matches(run: dict[str, list[tuple[float, Any]]], which: int) -> np.ndarray | None:
-    """First (which=0) or last (which=-1) frame: the debug matches image, else the colour image with the
-    nearest correspondences drawn on it, else None."""
-    matches = run.get(T.MATCHES_IMAGE) or []
+def _frame_with_matches(run: dict[str, list[tuple[float, Any]]], which: int,
+                        t_from: float = -np.inf) -> np.ndarray | None:
+    """First (which=0) or last (which=-1) frame received at or after ``t_from``: the debug matches image,
+    else the colour image with the nearest correspondences drawn on it, else None."""
+    def since(topic: str) -> list[tuple[float, Any]]:
+        msgs = run.get(topic) or []
+        return [tm for tm in msgs if tm[0] >= t_from] or msgs
+
+    matches = since(T.MATCHES_IMAGE)
     if matches:
         return image_msg_to_rgb(matches[which][1])
-    color = run.get(T.COLOR_IMAGE) or []
+    color = since(T.COLOR_IMAGE)
     if not color:
         return None
     t_img, img = color[which]
@@ -192,8 +197,10 @@ def series_from_run(run: dict[str, list[tuple[float, Any]]], custom: dict[str, s
     if "hand_eye_xyz" in custom and "hand_eye_quat_xyzw" in custom:
         R = Rotation.from_quat(json.loads(custom["hand_eye_quat_xyzw"])).as_matrix()
         s.tcp_T_cam = make_pose(R, np.asarray(json.loads(custom["hand_eye_xyz"]), dtype=float))
-    s.first_frame = _frame_with_matches(run, 0)
-    s.last_frame = _frame_with_matches(run, -1)
+    # Frames from when servoing began: before that the camera may sit at the goal (the demo captures it there).
+    t_servo = next((t for t, m in status if int(m.state) == SERVOING), -np.inf)
+    s.first_frame = _frame_with_matches(run, 0, t_servo)
+    s.last_frame = _frame_with_matches(run, -1, t_servo)
     return s
 
 
@@ -255,8 +262,12 @@ def plot_report(s: RunSeries, path: str | Path, title: str | None = None) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    ax = axes[0, 0]
+    # Four curves on top; the two frames (often side-by-side match images, 2:1) get half the width each below.
+    fig = plt.figure(figsize=(20, 10))
+    grid = fig.add_gridspec(2, 4, height_ratios=(1.0, 1.1))
+    curves = [fig.add_subplot(grid[0, k]) for k in range(4)]
+    frames = [fig.add_subplot(grid[1, 0:2]), fig.add_subplot(grid[1, 2:4])]
+    ax = curves[0]
     if len(s.t_status):
         err = np.where(s.feature_error > 0, s.feature_error, np.nan)
         ax.plot(s.t_status, err, color="k", lw=1.2)
@@ -273,7 +284,7 @@ def plot_report(s: RunSeries, path: str | Path, title: str | None = None) -> Pat
     ax.set(title="feature error", xlabel="t (s)", ylabel="error (controller units)")
     ax.grid(True, which="both", alpha=0.3)
 
-    ax = axes[0, 1]
+    ax = curves[1]
     te, re = s.camera_errors()
     if len(te):
         ax.plot(s.t_pose, te * 1e3, color="tab:blue", label="TE (mm)")
@@ -288,8 +299,8 @@ def plot_report(s: RunSeries, path: str | Path, title: str | None = None) -> Pat
     ax.set_xlabel("t (s)")
     ax.grid(True, alpha=0.3)
 
-    for ax, cols, unit, name in ((axes[0, 2], slice(0, 3), "m/s", "linear"),
-                                 (axes[1, 0], slice(3, 6), "rad/s", "angular")):
+    for ax, cols, unit, name in ((curves[2], slice(0, 3), "m/s", "linear"),
+                                 (curves[3], slice(3, 6), "rad/s", "angular")):
         if len(s.t_twist):
             for k, lbl in zip(range(cols.start, cols.stop), "xyz"):
                 ax.plot(s.t_twist, s.v_c[:, k], lw=1, label=f"{'v' if name == 'linear' else 'w'}{lbl}")
@@ -299,7 +310,8 @@ def plot_report(s: RunSeries, path: str | Path, title: str | None = None) -> Pat
         ax.set(title=f"{name} twist (camera frame)", xlabel="t (s)", ylabel=unit)
         ax.grid(True, alpha=0.3)
 
-    for ax, img, name in ((axes[1, 1], s.first_frame, "first frame"), (axes[1, 2], s.last_frame, "last frame")):
+    for ax, img, name in ((frames[0], s.first_frame, "first frame (servo start)"),
+                          (frames[1], s.last_frame, "last frame")):
         if img is not None:
             ax.imshow(img)
         else:
