@@ -203,6 +203,7 @@ class DemoGraph:
         if w_T_goal is not None:
             # Start at the scene's goal view (world = robot base in the simulated cell).
             self.arm.base_T_tcp = np.asarray(w_T_goal, dtype=float) @ invert(self.tcp_T_cam)
+            self._fit_workspace(self.arm.base_T_tcp[:3, 3])
         self.bridge = RobotBridgeNode(backend=self.arm, **kw("robot_bridge"))
         self.nodes.append(self.bridge)
         self.client = Node("demo", context=self.ctx)
@@ -212,6 +213,20 @@ class DemoGraph:
         self.goal_pose_pub = self.client.create_publisher(PoseStamped, T.GOAL_TCP_POSE, LATCHED_QOS)
         for node in self.nodes:
             self.executor.add_node(node)
+
+    def _fit_workspace(self, goal_xyz: np.ndarray, margin_m: float = 0.3) -> None:
+        """Grow the bridge's workspace box to hold the goal and the start view (simulated cell only).
+
+        Scenes put the camera where the scene needs it, which may be outside a box written for a real cell;
+        the safety layer would then refuse to move towards the goal.
+        """
+        p = self.params["robot_bridge"]
+        lo = np.minimum(np.asarray(p["safety.workspace_min"], float), goal_xyz - margin_m)
+        hi = np.maximum(np.asarray(p["safety.workspace_max"], float), goal_xyz + margin_m)
+        if not (np.allclose(lo, p["safety.workspace_min"]) and np.allclose(hi, p["safety.workspace_max"])):
+            print(f"[demo] simulated cell: workspace box grown to {lo.round(2).tolist()} .. {hi.round(2).tolist()} "
+                  "to hold this scene's goal", flush=True)
+        p["safety.workspace_min"], p["safety.workspace_max"] = lo.tolist(), hi.tolist()
 
     # -- running ----------------------------------------------------------------------------------------
     def start(self) -> None:
