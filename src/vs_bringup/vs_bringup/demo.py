@@ -353,7 +353,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     print(f"[demo] {cfg.pipeline} in the simulated cell ({cfg.env}, scene {cfg.scene or 'default'}), "
           f"domain {cfg.domain_id}, run folder {run_dir}", flush=True)
     t_start = time.monotonic()
-    graph = DemoGraph(cfg, run_dir)
+    try:
+        graph = DemoGraph(cfg, run_dir)
+    except BaseException:
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()  # leave no empty run folder behind
+        raise
     try:
         graph.start()
         goal_id, goal_tcp, distance = graph.capture_goal()
@@ -400,8 +405,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          rotation_deg=a.rotation_deg, timeout_s=a.timeout, image_rate_hz=a.image_rate,
                          domain_id=int(os.environ.get("ROS_DOMAIN_ID", "0") or 0))
         summary = run_demo(cfg)
-    except (VisualServoError, ImportError) as exc:
+    except VisualServoError as exc:
         print(f"[demo] error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"[demo] error: a part of the graph is missing ({exc}); run `make setup`", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
