@@ -11,10 +11,9 @@ PIPELINE = "kovis"
 
 
 def generate_launch_description():
+    from launch import LaunchDescription
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-    from launch import LaunchDescription
 
     base = str(Path(__file__).with_name("servo.launch.py"))
     return LaunchDescription([IncludeLaunchDescription(PythonLaunchDescriptionSource(base),

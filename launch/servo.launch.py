@@ -52,9 +52,8 @@ def _graph(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
-
     from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
     declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,
                                       **({"choices": list(a.choices)} if a.choices else {}))
