@@ -336,14 +336,17 @@ class GraphBuilder:
         """This frame's graph. Rows whose goal id is unknown are ignored.
 
         Raises:
-            NotReadyError-like InputError when no goal is set.
+            InputError: no goal is set.
         """
         if self.goal is None:
             raise InputError("no goal graph: call set_goal first")
         n = self.goal.num_nodes
         current = np.zeros((n, 2))
         valid = np.zeros(n, dtype=bool)
-        rows = np.array([self._id_to_row.get(int(i), -1) for i in obs.goal_ids], dtype=np.int64)
+        if len(obs.goal_ids) == n and np.array_equal(obs.goal_ids, self.goal.goal_ids):
+            rows = np.arange(n)  # the usual case: the observer keeps the goal's row order
+        else:
+            rows = np.array([self._id_to_row.get(int(i), -1) for i in obs.goal_ids], dtype=np.int64)
         known = (rows >= 0) & obs.valid
         current_xy = obs.camera.normalize(np.nan_to_num(obs.current_uv))
         current[rows[known]] = current_xy[known]
