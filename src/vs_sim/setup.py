@@ -8,6 +8,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["data/scenes/*.json"]},
+    include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -20,7 +22,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # "name = vs_sim.nodes.module:main",
+            "sim_camera = vs_sim.nodes.sim_camera:main",
+            "make_scenes = vs_sim.training.make_scenes:main",
         ],
     },
 )

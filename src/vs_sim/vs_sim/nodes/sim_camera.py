@@ -1,0 +1,124 @@
+"""Simulated D435: renders the PyBullet cell at the robot's TCP pose × hand-eye and publishes the
+realsense-ros topics (names, encodings, frame ids, camera_info) so the real driver is a drop-in.
+
+The robot side (twist → pose) is the robot bridge's sim backend; this node only listens to
+``/vs/robot/tcp_pose`` (base frame = the cell's world frame) and renders what the camera sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo, Image
+from vs_common.core.errors import VisualServoError
+from vs_common.ros.image import array_to_image, metres_to_depth16, model_to_camera_info
+from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
+
+from vs_sim.core.cells import make_cell
+from vs_sim.core.scenes import load_scenes
+from vs_sim.core.se3 import make_pose
+
+NS = "/camera/camera"
+
+
+def pose_from_xyz_quat(xyz, quat_xyzw) -> np.ndarray:
+    """(3,) position and (4,) quaternion x, y, z, w → (4, 4) transform."""
+    return make_pose(Rotation.from_quat(np.asarray(quat_xyzw, float)).as_matrix(), np.asarray(xyz, float))
+
+
+class SimCameraNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("camera", namespace="/camera", **kwargs)
+        d = ParameterDescriptor
+        env = self.declare_parameter("env", "render", d(description="Simulated environment: render or image")).value
+        scene_id = self.declare_parameter("scene_id", "", d(description="Scene to load ('' = the first)")).value
+        rate = self.declare_parameter("rate_hz", 10.0, d(description="Frame rate (Hz); rendering may cap it")).value
+        xyz = self.declare_parameter("hand_eye_xyz", [0.0, 0.0, 0.05], d(
+            description="Camera optical frame origin in the TCP frame (m); same as the bridge's")).value
+        quat = self.declare_parameter("hand_eye_quat_xyzw", [0.0, 0.0, 0.0, 1.0], d(
+            description="Camera optical frame orientation in the TCP frame (x, y, z, w)")).value
+        self.enable_depth = self.declare_parameter("enable_depth", True, d(description="Publish depth")).value
+        self.enable_infra = self.declare_parameter("enable_infra", False, d(
+            description="Publish the IR stereo pair (infra1/infra2)")).value
+        self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
+        self.cell = make_cell(env)
+        scenes = load_scenes(env, ids=[scene_id] if scene_id else None)
+        if not scenes:
+            raise VisualServoError(f"no scene {scene_id!r} in environment {env!r}")
+        self.scene = scenes[0]
+        self.cell.load_scene(self.scene)
+        self.base_T_tcp: np.ndarray | None = None
+        self.last_frame = None
+        streams = ["color"] + (["depth"] if self.enable_depth else []) + (["ir"] if self.enable_infra else [])
+        self.streams = tuple(streams)
+        pub = lambda t, name: self.create_publisher(t, f"{NS}/{name}", IMAGE_PUB_QOS)  # noqa: E731
+        self.pubs = {
+            "color": pub(Image, "color/image_raw"), "color_info": pub(CameraInfo, "color/camera_info"),
+            "aligned": pub(Image, "aligned_depth_to_color/image_raw"),
+            "aligned_info": pub(CameraInfo, "aligned_depth_to_color/camera_info"),
+            "depth": pub(Image, "depth/image_rect_raw"), "depth_info": pub(CameraInfo, "depth/camera_info"),
+            "ir1": pub(Image, "infra1/image_rect_raw"), "ir1_info": pub(CameraInfo, "infra1/camera_info"),
+            "ir2": pub(Image, "infra2/image_rect_raw"), "ir2_info": pub(CameraInfo, "infra2/camera_info"),
+        }
+        self.create_subscription(PoseStamped, "/vs/robot/tcp_pose", self._on_pose, SENSOR_QOS)
+        self.create_timer(1.0 / rate, self._on_timer)
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p, q = msg.pose.position, msg.pose.orientation
+        xyz, quat = [p.x, p.y, p.z], [q.x, q.y, q.z, q.w]
+        if not np.all(np.isfinite(xyz + quat)) or abs(np.linalg.norm(quat) - 1.0) > 1e-3:
+            self.get_logger().warn("ignoring a non-finite or non-unit TCP pose", throttle_duration_sec=2.0)
+            return
+        self.base_T_tcp = pose_from_xyz_quat(xyz, quat)
+
+    def camera_pose(self) -> np.ndarray | None:
+        """w_T_c of the camera optical frame (world = robot base), or None before the first TCP pose."""
+        return None if self.base_T_tcp is None else self.base_T_tcp @ self.tcp_T_cam
+
+    def _on_timer(self) -> None:
+        w_T_c = self.camera_pose()
+        if w_T_c is None:
+            self.get_logger().info("waiting for /vs/robot/tcp_pose", throttle_duration_sec=5.0)
+            return
+        frame = self.cell.render(w_T_c, streams=self.streams)
+        self.last_frame = frame
+        self.publish_frame(frame, self.get_clock().now().to_msg())
+
+    def publish_frame(self, frame, stamp) -> None:
+        color_frame, depth_frame = "camera_color_optical_frame", "camera_depth_optical_frame"
+        cam = self.cell.camera
+        self.pubs["color_info"].publish(model_to_camera_info(cam, stamp, color_frame))
+        self.pubs["color"].publish(array_to_image(frame.color, "rgb8", stamp, color_frame))
+        if frame.depth is not None and self.enable_depth:
+            d16 = metres_to_depth16(frame.depth)
+            # The simulated depth is rendered from the colour camera, so depth == aligned depth.
+            self.pubs["aligned_info"].publish(model_to_camera_info(cam, stamp, color_frame))
+            self.pubs["aligned"].publish(array_to_image(d16, "16UC1", stamp, color_frame))
+            self.pubs["depth_info"].publish(model_to_camera_info(cam, stamp, depth_frame))
+            self.pubs["depth"].publish(array_to_image(d16, "16UC1", stamp, depth_frame))
+        if self.enable_infra and getattr(frame, "ir_left", None) is not None:
+            ir, ir_frame = self.cell.ir_camera, "camera_infra1_optical_frame"
+            self.pubs["ir1_info"].publish(model_to_camera_info(ir, stamp, ir_frame))
+            self.pubs["ir1"].publish(array_to_image(frame.ir_left, "mono8", stamp, ir_frame))
+            # As realsense-ros: infra2 carries infra1's frame id and P[0, 3] = -fx * baseline.
+            self.pubs["ir2_info"].publish(model_to_camera_info(ir, stamp, ir_frame, baseline_m=self.cell.baseline_m))
+            self.pubs["ir2"].publish(array_to_image(frame.ir_right, "mono8", stamp, ir_frame))
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimCameraNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
