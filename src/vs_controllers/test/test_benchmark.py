@@ -114,7 +114,7 @@ def test_summary_counts_only_successes_for_ts_re_te() -> None:
 def test_parse_scene_spec() -> None:
     assert parse_scene_spec("0:10") == slice(0, 10)
     assert parse_scene_spec(":5") == slice(None, 5)
-    assert parse_scene_spec("3,7,x1") == [3, 7, "x1"]
+    assert parse_scene_spec("3,7,render_001") == [3, 7, "render_001"]
     assert parse_scene_spec(None) is None
 
 
@@ -163,3 +163,42 @@ def test_run_benchmark_and_reports(tmp_path: Path) -> None:
     assert "| ibvs | plane | S | 2 |" in md.read_text()
     paths = write_plots(tmp_path, recs, title="test")
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_cli_plumbing_on_the_real_image_cell(tmp_path: Path) -> None:
+    from vs_controllers.benchmark.cli import main
+
+    out = tmp_path / "bench"
+    argv = ["--env", "image", "--scenes", "image_003,1", "--max-steps", "15", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert [e["scene_id"] for e in data["episodes"]] == ["image_003", "image_001"]
+    assert all(e["steps"] == 15 and e["reason"] == "max_steps" for e in data["episodes"])
+    assert data["meta"]["pipeline_config"].endswith("ibvs.yaml")
+    assert (out / "image" / "error_curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_cli_converges_on_one_scene_of_the_real_image_cell(tmp_path: Path) -> None:
+    from vs_controllers.benchmark.cli import main
+
+    out = tmp_path / "bench"
+    assert main(["--pipeline", "ibvs", "--env", "image", "--scenes", "0:1", "--out", str(out), "--quiet"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    ep = data["episodes"][0]
+    assert ep["scene_id"] == "image_000" and ep["success_cns"] and ep["reason"] == "stop_policy"
+    assert ep["te_m"] < 0.01 and ep["re_deg"] < 1.0
+    assert (out / "results.md").read_text().count("| ibvs | image |") >= 1
+    assert (out / "image" / "error_curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_ci_preset_runs_on_both_environments(tmp_path: Path) -> None:
+    from vs_controllers.benchmark.cli import main
+
+    out = tmp_path / "ci"
+    assert main(["--ci", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    envs = {s["env"] for s in data["summaries"]}
+    assert envs == {"image", "render"}
+    assert all(s["sr"] >= 0.5 for s in data["summaries"] if s["section"] == CI_PRESET[s["env"]]["section"])

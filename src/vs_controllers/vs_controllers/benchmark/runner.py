@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from vs_common.core.errors import ConfigError
 
 from vs_controllers.benchmark.config import BenchmarkConfig
 from vs_controllers.benchmark.episode import run_episode
@@ -49,8 +50,8 @@ def _run_one(scene: Any, seed: int) -> dict[str, Any]:
     return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed).to_dict()
 
 
-def parse_scene_spec(spec: str | None) -> slice | list[Any] | None:
-    """``"0:10"`` → slice over the selected scenes; ``"3,7,12"`` → scene ids; None/"" → all."""
+def parse_scene_spec(spec: str | None) -> slice | list[int | str] | None:
+    """``"0:10"`` → a slice; ``"3,render_007"`` → positions (integers) and scene ids (strings); None/"" → all."""
     if not spec:
         return None
     if ":" in spec:
@@ -60,15 +61,24 @@ def parse_scene_spec(spec: str | None) -> slice | list[Any] | None:
 
 
 def select_scenes(env: str, section: str = "A", spec: str | None = None) -> list[Any]:
-    """Scenes of ``env`` in ``section`` (S, M, L or A = all), then narrowed by :func:`parse_scene_spec`."""
+    """Scenes of ``env`` in ``section`` (S, M, L or A = all), then narrowed by :func:`parse_scene_spec`.
+
+    Integers and slices index the section's scene list (in stored order); strings are scene ids.
+    """
     from vs_sim.core.scenes import load_scenes
 
     sel = parse_scene_spec(spec)
     sec = None if section in ("A", "", None) else section
-    if isinstance(sel, list):
-        return load_scenes(env, section=sec, ids=sel)
     scenes = load_scenes(env, section=sec)
-    return scenes[sel] if isinstance(sel, slice) else scenes
+    if isinstance(sel, slice):
+        return scenes[sel]
+    if isinstance(sel, list):
+        by_id = {s.id: s for s in scenes}
+        missing = [k for k in sel if isinstance(k, str) and k not in by_id]
+        if missing:
+            raise ConfigError(f"unknown scene ids {missing[:5]} in {env}/{section}; ids look like {scenes[0].id}")
+        return [scenes[k] if isinstance(k, int) else by_id[k] for k in sel]
+    return scenes
 
 
 def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeline_config: Any = None,
