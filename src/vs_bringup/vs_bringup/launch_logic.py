@@ -218,7 +218,8 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     if args.robot_ip and not args.use_sim:
         bridge_over["ur.robot_ip"] = args.robot_ip
     specs.append(NodeSpec("vs_robot_bridge", "robot_bridge", "robot_bridge", lifecycle=True,
-                          param_files=_files(root, "robot_bridge.yaml", pipeline=p), overrides=bridge_over))
+                          param_files=_files(root, "robot_bridge.yaml", *(("sim_cell.yaml",) if args.use_sim else ()),
+                                             pipeline=p), overrides=bridge_over))
     if args.rviz:
         specs.append(NodeSpec("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config(root)))))
     return specs

@@ -11,6 +11,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
@@ -65,7 +66,10 @@ class SimCameraNode(Node):
             "ir1": pub(Image, "infra1/image_rect_raw"), "ir1_info": pub(CameraInfo, "infra1/camera_info"),
             "ir2": pub(Image, "infra2/image_rect_raw"), "ir2_info": pub(CameraInfo, "infra2/camera_info"),
         }
-        self.create_subscription(PoseStamped, "/vs/robot/tcp_pose", self._on_pose, SENSOR_QOS)
+        # Rendering takes about a frame period: in its own group the pose keeps flowing meanwhile
+        # (in one group, an always-ready render timer starves the subscription under a multi-threaded executor).
+        self.create_subscription(PoseStamped, "/vs/robot/tcp_pose", self._on_pose, SENSOR_QOS,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / rate, self._on_timer)
 
     def _on_pose(self, msg: PoseStamped) -> None:
