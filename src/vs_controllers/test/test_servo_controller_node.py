@@ -50,7 +50,7 @@ def test_idle_publishes_zero_and_status(graph, ros_executor, spin) -> None:
     ctrl, _probe, pub, got = graph
     assert spin(ros_executor, lambda: pub.get_subscription_count() > 0)
     pub.publish(obs_msg(20.0))
-    assert spin(ros_executor, lambda: any(s.goal_id == "goal-A" for s in got["status"]))
+    assert spin(ros_executor, lambda: any(s.goal_id == "goal-A" for s in got["status"]) and got["twist"])
     last = got["twist"][-1]
     assert last.header.frame_id == "camera_color_optical_frame" and last.twist.linear.x == 0.0
     assert got["status"][-1].state == ServoStatus.IDLE
