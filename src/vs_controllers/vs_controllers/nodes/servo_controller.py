@@ -10,15 +10,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.task import Future
 from vs_common.core.errors import VisualServoError
 from vs_common.core.paths import resolve_config
+from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
 from vs_perception.ros.conversions import msg_to_correspondences
@@ -144,14 +143,4 @@ class ServoControllerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ServoControllerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(ServoControllerNode, args)

@@ -9,13 +9,12 @@ serials it found when the camera is absent.
 
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.errors import NotReadyError
 from vs_common.ros.image import array_to_image, model_to_camera_info, sec_to_stamp
+from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS
 
@@ -69,17 +68,7 @@ class CameraNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(CameraNode, args)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.errors import VisualServoError
@@ -17,6 +15,7 @@ from vs_common.ros.image import (
     stamp_to_sec,
     to_rgb,
 )
+from vs_common.ros.main import spin_node
 from vs_common.ros.qos import LATCHED_QOS, SENSOR_QOS
 
 from vs_msgs.msg import Goal as GoalMsg
@@ -108,14 +107,4 @@ class GoalNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = GoalNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(GoalNode, args)

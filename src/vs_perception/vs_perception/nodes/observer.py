@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -26,6 +24,7 @@ from vs_common.ros.image import (
     stamp_to_sec,
     to_rgb,
 )
+from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import DATA_QOS, IMAGE_PUB_QOS, LATCHED_QOS, SENSOR_QOS
 
@@ -110,14 +109,4 @@ class ObserverNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ObserverNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(ObserverNode, args)

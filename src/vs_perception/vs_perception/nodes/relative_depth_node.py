@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.config import check_choice, describe
 from vs_common.core.errors import VisualServoError, WeightsNotFoundError
 from vs_common.ros.image import array_to_image, check_image_matches_info, depth_to_metres, image_to_array, to_rgb
+from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
 
@@ -122,17 +121,7 @@ class RelativeDepthNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RelativeDepthNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(RelativeDepthNode, args)
 
 
 if __name__ == "__main__":
