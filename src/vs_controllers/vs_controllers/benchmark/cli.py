@@ -4,6 +4,9 @@ Examples (from the repository root):
     python -m vs_controllers.benchmark --pipeline ibvs --env image --scenes 0:10
     python -m vs_controllers.benchmark --pipeline ibvs --env render --section L --jobs 2 --out bench_results/ibvs-L
     python -m vs_controllers.benchmark --pipeline ibvs --ci          # a few scenes per environment, < 3 min
+
+Runs resume by default: every finished episode is appended to <out>/episodes.jsonl, and a rerun with the
+same settings skips the episodes found there (--fresh starts over). See docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from vs_common.core.errors import ConfigError, VisualServoError
 from vs_common.core.paths import resolve_config
 
 from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.benchmark.journal import JOURNAL_NAME, EpisodeJournal, config_hash
 from vs_controllers.benchmark.metrics import summarise
 from vs_controllers.benchmark.report import markdown_row, markdown_table, write_plots, write_results
 from vs_controllers.benchmark.runner import group_by, run_benchmark, select_scenes
@@ -54,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="benchmark protocol YAML (default: config/benchmark/default.yaml of the workspace)")
     p.add_argument("--ci", action="store_true", help="run the CI preset: a few scenes of every environment")
     p.add_argument("--out", default=None, help="output folder (default: bench_results/<pipeline>-<env|ci>)")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("--resume", dest="fresh", action="store_false",
+                        help=f"reuse the episodes in <out>/{JOURNAL_NAME} run with the same settings (default)")
+    resume.add_argument("--fresh", dest="fresh", action="store_true",
+                        help=f"start over: move <out>/{JOURNAL_NAME} aside to {JOURNAL_NAME}.bak and run every episode")
+    p.set_defaults(fresh=False)
     p.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -76,7 +86,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bench_map = load_yaml(bench_path) if bench_path else {}
     plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}
     out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}")
+    journal_path = out / JOURNAL_NAME
+    if args.fresh and journal_path.is_file():
+        journal_path.replace(journal_path.with_name(JOURNAL_NAME + ".bak"))
     summaries, rows, all_records = [], [], []
+    reused: dict[str, int] = {}
     started = time.time()
     for env, spec in plan.items():
         overrides = dict(bench_map)
@@ -89,8 +103,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not scenes:
             raise VisualServoError(f"no scenes selected for env={env} section={spec['section']} "
                                    f"scenes={spec.get('scenes')}")
+        journal = EpisodeJournal(journal_path, pipeline=args.pipeline, env=env, seed=args.seed,
+                                 max_steps=bench.max_steps, cfg_hash=config_hash(args.pipeline, pipe_cfg, bench))
         records = run_benchmark(args.pipeline, scenes, env=env, pipeline_config=pipe_cfg, bench_config=bench,
-                                seed=args.seed, jobs=args.jobs, threads=args.threads, progress=not args.quiet)
+                                seed=args.seed, jobs=args.jobs, threads=args.threads, progress=not args.quiet,
+                                journal=journal)
+        reused[env] = journal.reused
         all_records += records
         s = summarise(records, label=f"{args.pipeline}/{env}/{spec['section']}")
         s.update(pipeline=args.pipeline, env=env, section=spec["section"])
@@ -111,7 +129,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline_config": str(pipe_cfg) if pipe_cfg else None,
         "bench_config": dataclasses.asdict(from_mapping(BenchmarkConfig, bench_map)),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "wall_s": time.time() - started, "python": platform.python_version(), "machine": platform.machine(),
+        "wall_s": time.time() - started, "journal": str(journal_path), "reused_episodes": reused,
+        "python": platform.python_version(), "machine": platform.machine(),
     }
     write_results(out, meta, summaries, all_records, rows)
     return {"summaries": summaries, "markdown": markdown_table(rows), "out": out}

@@ -14,6 +14,7 @@ from vs_common.core.errors import ConfigError
 
 from vs_controllers.benchmark.config import BenchmarkConfig
 from vs_controllers.benchmark.episode import run_episode
+from vs_controllers.benchmark.journal import EpisodeJournal
 from vs_controllers.core.registry import make_pipeline
 
 __all__ = ["parse_scene_spec", "run_benchmark", "select_scenes"]
@@ -83,8 +84,13 @@ def select_scenes(env: str, section: str = "A", spec: str | None = None) -> list
 
 def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeline_config: Any = None,
                   bench_config: BenchmarkConfig | None = None, seed: int = 2023, jobs: int = 1, threads: int = 1,
-                  cell_factory: Callable[[], Any] | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                  cell_factory: Callable[[], Any] | None = None, progress: bool = True,
+                  journal: EpisodeJournal | None = None) -> list[dict[str, Any]]:
     """Run every scene and return the episode records (dicts) in scene order.
+
+    With a ``journal``, episodes it already holds under the same identity are taken from it instead of
+    being run, and every newly finished episode is appended to it at once (by this process only), so an
+    interrupted run resumes where it stopped and ends with the same records as an uninterrupted one.
 
     Args:
         pipeline: a registered pipeline name.
@@ -97,15 +103,28 @@ def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeli
         threads: OpenCV / torch threads per process.
         cell_factory: zero-argument callable building a cell (picklable when ``jobs > 1``).
         progress: show a tqdm bar.
+        journal: resume store (:class:`~vs_controllers.benchmark.journal.EpisodeJournal`), or None.
     """
     from tqdm import tqdm
 
     bench = bench_config or BenchmarkConfig()
     factory = cell_factory or functools.partial(default_cell_factory, env)
     records: list[dict[str, Any] | None] = [None] * len(scenes)
-    bar = tqdm(total=len(scenes), desc=f"{pipeline}/{env or 'cell'}", disable=not progress, dynamic_ncols=True)
+    if journal is not None:
+        previous = journal.completed()
+        for i, scene in enumerate(scenes):
+            records[i] = previous.get(journal.key(scene))
+        journal.reused = sum(r is not None for r in records)
+    todo = [i for i, r in enumerate(records) if r is None]
+    bar = tqdm(total=len(scenes), initial=len(scenes) - len(todo), desc=f"{pipeline}/{env or 'cell'}",
+               disable=not progress, dynamic_ncols=True)
+    if not todo:
+        bar.close()
+        return list(records)  # type: ignore[arg-type]
 
     def done(i: int, rec: dict[str, Any]) -> None:
+        if journal is not None:
+            journal.append(scenes[i], rec)
         records[i] = rec
         finished = [r for r in records if r is not None]
         bar.update(1)
@@ -118,14 +137,14 @@ def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeli
             saved = _STATE
             _init(factory, pipeline, pipeline_config, bench, threads)
             try:
-                for i, scene in enumerate(scenes):
-                    done(i, _run_one(scene, seed))
+                for i in todo:
+                    done(i, _run_one(scenes[i], seed))
             finally:
                 _STATE = saved
         else:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_init,
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init,
                                      initargs=(factory, pipeline, pipeline_config, bench, threads)) as pool:
-                futures = {pool.submit(_run_one, scene, seed): i for i, scene in enumerate(scenes)}
+                futures = {pool.submit(_run_one, scenes[i], seed): i for i in todo}
                 for fut in as_completed(futures):
                     done(futures[fut], fut.result())
     finally:
