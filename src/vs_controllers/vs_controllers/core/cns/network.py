@@ -26,7 +26,8 @@ Backbone (on clusters, pos = goal centre ``*c_k``)
 Decoder
     Attentional pooling over observed clusters → scene vector ``g`` (B, H); two MLP heads give the
     direction ``v_dir`` (B, 6) and the norm logit ``l`` (B, 1).
-Output (paper Eq. 3, as the authors' code computes it: one norm over all six components)
+Output (paper Eq. 3 as the authors' code computes it, with one norm over all six components where
+the paper writes separate norms for v and ω; the released weights need the code's form)
     ``v_dd = v_dir / ‖v_dir‖ · T(l)``, ``T(l) = 1 + ELU(l)``; ``v = v_dd[:3] · d``, ``ω = v_dd[3:]``,
     with ``d`` the distance prior (camera-to-scene-centre distance at the goal, metres).
 
