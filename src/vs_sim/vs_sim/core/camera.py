@@ -23,15 +23,17 @@ _OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 def gl_projection(cam: CameraModel, near: float = NEAR_M, far: float = FAR_M) -> np.ndarray:
     """(4, 4) OpenGL projection whose rasterisation reproduces ``cam``'s pinhole model.
 
-    With pixel centres at integer (u, v): x_ndc = 2(u + ½)/W − 1 and y_ndc = 1 − 2(v + ½)/H, which
-    gives P[0,0] = 2fx/W, P[0,2] = 1 − 2(cx + ½)/W, P[1,1] = 2fy/H, P[1,2] = 2(cy + ½)/H − 1.
+    PyBullet's TinyRenderer samples image pixel (u, v) at screen position (u, H − 1 − v) (measured: a
+    marker rendered with pixel-centre offsets of ½ landed half a pixel off), so x_ndc = 2u/W − 1 and
+    y_ndc = 1 − 2(v + 1)/H, which gives P[0,0] = 2fx/W, P[0,2] = 1 − 2cx/W, P[1,1] = 2fy/H,
+    P[1,2] = 2(cy + 1)/H − 1.
     """
     W, H = cam.width, cam.height
     P = np.zeros((4, 4))
     P[0, 0] = 2.0 * cam.fx / W
-    P[0, 2] = 1.0 - 2.0 * (cam.cx + 0.5) / W
+    P[0, 2] = 1.0 - 2.0 * cam.cx / W
     P[1, 1] = 2.0 * cam.fy / H
-    P[1, 2] = 2.0 * (cam.cy + 0.5) / H - 1.0
+    P[1, 2] = 2.0 * (cam.cy + 1.0) / H - 1.0
     P[2, 2] = -(far + near) / (far - near)
     P[2, 3] = -2.0 * far * near / (far - near)
     P[3, 2] = -1.0
