@@ -32,11 +32,13 @@ __all__ = ["CONTROLLERS", "PIPELINES", "controller_names", "make_controller", "m
 # name → "module:callable(mapping) -> Controller"
 CONTROLLERS: dict[str, str | Callable[[Mapping[str, Any]], Controller]] = {
     "ibvs": "vs_controllers.core.ibvs:IBVSController.from_mapping",
+    "cns": "vs_controllers.core.cns.controller:make_cns_controller",
 }
 
 # name → (observer config class, controller name)
 PIPELINES: dict[str, tuple[str, str]] = {
     "ibvs": ("vs_perception.core.observer:ObserverConfig", "ibvs"),
+    "cns": ("vs_perception.core.observer:ObserverConfig", "cns"),
 }
 
 
