@@ -16,7 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
 from vs_robot_bridge.core.sim_backend import SimBackend  # noqa: E402
@@ -48,7 +48,7 @@ class Harness:
         self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
         self.change = self.probe.create_client(ChangeState, "/robot_bridge/change_state")
         self.reset = self.probe.create_client(Trigger, "/vs/robot/reset_fault")
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.bridge)
         self.executor.add_node(self.probe)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
