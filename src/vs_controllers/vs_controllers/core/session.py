@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import numpy as np
 from vs_common.core.config import check_range, describe
-from vs_common.core.errors import InputError, VisualServoError
+from vs_common.core.errors import VisualServoError
 from vs_perception.core.types import Correspondences
 
 from vs_controllers.core.protocol import Controller
@@ -172,11 +172,3 @@ class ServoSession:
         return StepResult(v_c=v_c, state=self.state, error=self.error, num_valid=obs.num_valid, num_total=len(obs),
                           step=self.step_count, controller_ms=ms, reason=self.reason, info=dict(info or {}))
 
-
-def check_correspondences(obs: object) -> Correspondences:
-    """Public-edge check used by nodes: raise InputError unless ``obs`` is a usable Correspondences."""
-    if not isinstance(obs, Correspondences):
-        raise InputError(f"expected Correspondences, got {type(obs).__name__}")
-    if len(obs) == 0:
-        raise InputError("observation has no goal keypoints")
-    return obs

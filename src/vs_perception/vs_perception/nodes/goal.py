@@ -97,9 +97,10 @@ class GoalNode(Node):
                 goal_id, n = self._activate(lambda: self.store.load(req.path, req.goal_id))
             else:
                 raise VisualServoError(f"unknown source {req.source}; use 0 (image), 1 (current frame) or 2 (file)")
-        except VisualServoError as err:
-            self.get_logger().warn(f"SetGoal refused: {err}")
-            resp.success, resp.goal_id, resp.message = False, "", str(err)
+        except Exception as err:  # noqa: BLE001 - any failure is a refused goal, never a dead service
+            text = str(err) if isinstance(err, VisualServoError) else f"internal error: {err!r}"
+            self.get_logger().warn(f"SetGoal refused: {text}")
+            resp.success, resp.goal_id, resp.message = False, "", text
             return resp
         resp.success, resp.goal_id, resp.num_keypoints = True, goal_id, n
         resp.message = f"goal {goal_id} set with {n} keypoints"

@@ -17,7 +17,6 @@ from visualization_msgs.msg import MarkerArray
 from vs_common.core.errors import VisualServoError
 from vs_common.ros.image import (
     array_to_image,
-    camera_info_to_model,
     check_image_matches_info,
     depth_to_metres,
     image_to_array,
@@ -73,6 +72,9 @@ class ObserverNode(Node):
         except VisualServoError as err:
             self.get_logger().error(f"goal {msg.goal_id!r} rejected: {err}")
             return
+        except Exception as err:  # noqa: BLE001 - a library error must not take the observer down
+            self.get_logger().error(f"goal {msg.goal_id!r} rejected (internal error): {err!r}")
+            return
         self._goal, self._goal_stamp = goal, stamp_to_sec(msg.header.stamp)
         self.get_logger().info(f"goal {goal.goal_id}: {len(obs)} keypoints")
 
@@ -81,6 +83,8 @@ class ObserverNode(Node):
             self._observe(msg)
         except VisualServoError as err:
             self.get_logger().warn(f"frame dropped: {err}", throttle_duration_sec=2.0)
+        except Exception as err:  # noqa: BLE001 - drop the frame; the controller's input watchdog goes to zero
+            self.get_logger().error(f"frame dropped (internal error): {err!r}", throttle_duration_sec=2.0)
 
     def _observe(self, msg: Image) -> None:
         if self._goal is None:
@@ -102,10 +106,6 @@ class ObserverNode(Node):
             prior = self._prior if math.isfinite(self._prior) else 1.0
             self.pub_markers.publish(markers_to_msg(correspondence_markers(obs, default_depth_m=prior),
                                                     msg.header.stamp, out.header.frame_id))
-
-    @property
-    def camera(self):
-        return None if self._info is None else camera_info_to_model(self._info)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -53,7 +53,7 @@ class SimCameraNode(Node):
         self.scene = scenes[0]
         self.cell.load_scene(self.scene)
         self.base_T_tcp: np.ndarray | None = None
-        self.last_frame = None
+        self.last_frame = None  # the newest rendered Frame (the in-process demo reads it)
         streams = ["color"] + (["depth"] if self.enable_depth else []) + (["ir"] if self.enable_infra else [])
         self.streams = tuple(streams)
         pub = lambda t, name: self.create_publisher(t, f"{NS}/{name}", IMAGE_PUB_QOS)  # noqa: E731
@@ -88,9 +88,12 @@ class SimCameraNode(Node):
         if w_T_c is None:
             self.get_logger().info("waiting for /vs/robot/tcp_pose", throttle_duration_sec=5.0)
             return
-        frame = self.cell.render(w_T_c, streams=self.streams)
-        self.last_frame = frame
-        self.publish_frame(frame, self.get_clock().now().to_msg())
+        try:
+            frame = self.cell.render(w_T_c, streams=self.streams)
+            self.publish_frame(frame, self.get_clock().now().to_msg())
+            self.last_frame = frame
+        except Exception as err:  # noqa: BLE001 - skip the frame; consumers time out on silence
+            self.get_logger().error(f"frame not rendered: {err!r}", throttle_duration_sec=2.0)
 
     def publish_frame(self, frame, stamp) -> None:
         color_frame, depth_frame = "camera_color_optical_frame", "camera_depth_optical_frame"
