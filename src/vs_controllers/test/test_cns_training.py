@@ -42,6 +42,32 @@ def test_noisy_observations_have_mismatches_and_missing_points():
     assert np.median(err) < 0.004  # jitter ±0.002
 
 
+def test_held_mismatches_swap_coordinates_and_persist():
+    cfg = EnvConfig(num_points_min=100, num_points_max=100, missing=False, jitter=0.0, mismatch_hold_s=1e6)
+    env = PointEnvBatch(cfg, 1, seed=5)
+    clean = PointEnvBatch(dataclasses.replace(cfg, noise=False), 1, seed=5)
+    sets = []
+    for _ in range(3):
+        g, c = env.observe()[0], clean.observe()[0]
+        wrong = np.linalg.norm(g.x_cur - c.x_cur, axis=1) > 1e-9
+        sets.append(wrong)
+        assert 5 <= wrong.sum() <= 10  # ~10 % of the points, swapped among themselves
+        # every mismatched position is another point's true position
+        for p in g.x_cur[wrong]:
+            assert np.min(np.linalg.norm(c.x_cur - p, axis=1)) < 1e-12
+    assert np.array_equal(sets[0], sets[1]) and np.array_equal(sets[1], sets[2])  # held, not redrawn
+
+
+def test_precision_stage_episodes_run_past_the_goal():
+    cfg = EnvConfig(noise=False, num_points_max=32, max_steps=50)
+    for reset_on_goal, expect_done in ((True, True), (False, False)):
+        env = PointEnvBatch(dataclasses.replace(cfg, reset_on_goal=reset_on_goal), 2, seed=0)
+        env.w_T_c[:] = env.w_T_t  # sitting on the goal
+        assert np.all(env.done() == expect_done)
+        env.steps[:] = 50
+        assert np.all(env.done())
+
+
 def test_kmc_toggles_over_time():
     rng = np.random.default_rng(0)
     kmc = KMCObservability(rng.uniform(-0.4, 0.4, size=(100, 2)), rng)

@@ -59,10 +59,18 @@ class EnvConfig:
     gain: float = describe("Action gain applied to the twist (authors 2, i.e. twist·0.04 s per step).", default=2.0)
     max_steps: int = describe("Episode length cap (steps).", default=200)
     mismatch_ratio: float = describe("Fraction of points re-drawn uniformly in the image each step.", default=0.1)
+    mismatch_hold_s: float = describe(
+        "0: a fresh set of mismatched points each step, placed anywhere in the image (short-sequence data). "
+        "> 0: a set is held for an exponential interval of this mean (s) and its points swap coordinates "
+        "(the authors' long-sequence ObservationMismatcher, tau = 2).", default=0.0)
     jitter: float = describe("Uniform jitter on current coordinates, ± (normalised units).", default=0.002)
     missing: bool = describe("Simulate missing points with the KMC observability process (N ≥ 64).", default=True)
     max_missing_ratio: float = describe("At most this fraction of points is missing.", default=0.8)
     noise: bool = describe("Master switch for mismatch, jitter and missing points (False: ideal).", default=True)
+    reset_on_goal: bool = describe(
+        "End an episode once the goal is reached (< 2 mm, < 1 deg), as the authors' short-sequence data. "
+        "False: run every episode to max_steps, so the policy also learns to hold the goal (precision stage).",
+        default=True)
 
     def __post_init__(self) -> None:
         check_range("num_points_min", self.num_points_min, 3)
@@ -70,6 +78,7 @@ class EnvConfig:
         check_range("dt", self.dt, 0.0, lo_open=True)
         check_range("max_steps", self.max_steps, 1)
         check_range("mismatch_ratio", self.mismatch_ratio, 0.0, 1.0)
+        check_range("mismatch_hold_s", self.mismatch_hold_s, 0.0)
         check_range("max_missing_ratio", self.max_missing_ratio, 0.0, 1.0)
         check_range("init_azimuth_deg", self.init_azimuth_deg, 0.0, 180.0)
 
@@ -244,7 +253,8 @@ class _Episode:
     goal: GoalGraph
     dist: float  # distance prior: goal camera to scene centroid (m)
     kmc: KMCObservability | None
-    mismatched: np.ndarray  # (N,) bool
+    mismatched: np.ndarray  # (N,) bool: the held mismatch set (mismatch_hold_s > 0)
+    mismatch_until: float = -1.0  # episode time (s) at which the held set is redrawn
 
 
 class PointEnvBatch:
@@ -310,7 +320,15 @@ class PointEnvBatch:
             n = len(xy)
             if c.noise:
                 xy = xy + rng.uniform(-c.jitter, c.jitter, size=xy.shape)
-                if n >= 10 and c.mismatch_ratio > 0:
+                if n >= 10 and c.mismatch_ratio > 0 and c.mismatch_hold_s > 0:
+                    t = float(self.steps[b]) * c.dt
+                    if t >= ep.mismatch_until:
+                        ep.mismatched = np.zeros(n, dtype=bool)
+                        ep.mismatched[rng.permutation(n)[: max(2, int(round(c.mismatch_ratio * n)))]] = True
+                        ep.mismatch_until = t + rng.exponential(c.mismatch_hold_s)
+                    idx = np.flatnonzero(ep.mismatched)
+                    xy[idx] = xy[np.roll(idx, 1)]  # held mismatches: those points take each other's positions
+                elif n >= 10 and c.mismatch_ratio > 0:
                     m = rng.uniform(size=n) < c.mismatch_ratio
                     xy[m] = rng.uniform([-_X_HALF, -_Y_HALF], [_X_HALF, _Y_HALF], size=(int(m.sum()), 2))
                     valid = valid | m
@@ -364,6 +382,9 @@ class PointEnvBatch:
                 ep.kmc.step(self.steps[b] * c.dt, motion[b])
 
     def done(self) -> np.ndarray:
-        """(B,) bool: episode over (goal reached, step cap, or abnormal pose)."""
-        te, re = self.errors()
-        return ((te < 0.002) & (re < 1.0)) | (self.steps >= self.cfg.max_steps) | self.abnormal()
+        """(B,) bool: episode over (goal reached if ``reset_on_goal``, step cap, or abnormal pose)."""
+        over = (self.steps >= self.cfg.max_steps) | self.abnormal()
+        if self.cfg.reset_on_goal:
+            te, re = self.errors()
+            over |= (te < 0.002) & (re < 1.0)
+        return over
