@@ -202,3 +202,22 @@ def test_ci_preset_runs_on_both_environments(tmp_path: Path) -> None:
     envs = {s["env"] for s in data["summaries"]}
     assert envs == {"image", "render"}
     assert all(s["sr"] >= 0.5 for s in data["summaries"] if s["section"] == CI_PRESET[s["env"]]["section"])
+
+
+def test_worker_limits_torch_threads_even_when_the_pipeline_imports_torch() -> None:
+    # In a fresh interpreter torch is not loaded until the CNS pipeline is built; the worker must still
+    # cap its threads (left at all cores, torch's pool fought other jobs: 4 ms steps took 80-700 ms).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vs_controllers.benchmark import runner\n"
+        "from vs_controllers.benchmark.config import BenchmarkConfig\n"
+        "assert 'torch' not in sys.modules\n"
+        "runner._init(lambda: None, 'cns', None, BenchmarkConfig(), 1)\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "1"

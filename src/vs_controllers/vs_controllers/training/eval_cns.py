@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
     net = GraphVS.from_checkpoint(args.checkpoint)
     res = evaluate(net, EnvConfig(noise=not args.ideal), args.episodes, args.steps, args.seed)
     print(json.dumps(res, indent=2))

@@ -138,7 +138,6 @@ def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path
           progress_bar: bool = True) -> Path:
     """Run (or continue) a training run; returns the path of the best checkpoint (or last.pt)."""
     torch.set_num_threads(tc.threads)
-    torch.set_flush_denormal(True)  # subnormal hidden states slow the CPU ~100x (see CNSController)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
     net = GraphVS()

@@ -102,10 +102,6 @@ class CNSController:
 
     def __init__(self, config: CNSConfig | None = None, net: GraphVS | None = None) -> None:
         self.config = config or CNSConfig()
-        # Near the goal the recurrent state and attention weights decay into subnormal floats, which
-        # the CPU handles ~100x slower: a 4 ms step became 180-500 ms in the benchmark. Flushing them
-        # to zero (process-wide, x86 SSE3 / ARM) changes nothing above 1e-38.
-        torch.set_flush_denormal(True)
         if net is None:
             net = GraphVS.from_checkpoint(self.config.checkpoint or default_checkpoint(), self.config.device)
         self.device = torch.device(self.config.device)
