@@ -17,6 +17,7 @@ from vs_common.ros.image import array_to_image, model_to_camera_info, sec_to_sta
 from vs_common.ros.qos import IMAGE_PUB_QOS, LATCHED_QOS  # noqa: E402
 from vs_perception.nodes.goal import GoalNode  # noqa: E402
 from vs_perception.nodes.observer import ObserverNode  # noqa: E402
+from vs_perception.ros.conversions import msg_to_correspondences  # noqa: E402
 
 from vs_msgs.msg import Correspondences as CorrespondencesMsg  # noqa: E402
 from vs_msgs.msg import Goal as GoalMsg  # noqa: E402
@@ -39,7 +40,8 @@ def shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 @pytest.fixture
 def graph(ros_context, ros_executor):
-    goal = GoalNode(context=ros_context, parameter_overrides=[Parameter("detector", value="orb")])
+    goal = GoalNode(context=ros_context, parameter_overrides=[Parameter("detector", value="orb"),
+                                                             Parameter("distance_prior_m", value=0.65)])
     obs = ObserverNode(context=ros_context, parameter_overrides=[Parameter("detector", value="orb"),
                                                                  Parameter("geometric_model", value="homography")])
     probe = Node("probe", context=ros_context)
@@ -88,6 +90,9 @@ def test_capture_goal_then_observe(graph, ros_executor, spin) -> None:
     cur_uv = np.asarray(m.current_uv).reshape(n, 2)
     shift = np.median(cur_uv[np.asarray(m.inlier)] - goal_uv[np.asarray(m.inlier)], axis=0)
     assert np.allclose(shift, [6.0, -4.0], atol=0.5)
+    # the goal node's distance prior reaches the controllers with every observation
+    assert m.distance_prior == pytest.approx(0.65)
+    assert msg_to_correspondences(m).info["distance_prior_m"] == pytest.approx(0.65)
 
 
 def test_set_goal_errors_are_reported(graph, ros_executor, spin) -> None:

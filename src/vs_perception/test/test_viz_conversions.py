@@ -16,7 +16,13 @@ from vs_common.ros.image import sec_to_stamp  # noqa: E402
 from vs_perception.core.features import Features  # noqa: E402
 from vs_perception.core.types import Correspondences  # noqa: E402
 from vs_perception.core.viz import correspondence_markers  # noqa: E402
-from vs_perception.ros.conversions import features_to_msg, markers_to_msg, msg_to_features  # noqa: E402
+from vs_perception.ros.conversions import (  # noqa: E402
+    correspondences_to_msg,
+    features_to_msg,
+    markers_to_msg,
+    msg_to_correspondences,
+    msg_to_features,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,3 +57,12 @@ def test_rviz_config_is_tf_free_and_shows_the_views() -> None:
     topics = {d["Topic"]["Value"] for d in vm["Displays"] if "Topic" in d}
     assert {"/camera/camera/color/image_raw", "/vs/perception/debug/matches_image",
             "/vs/perception/markers"} <= topics
+
+
+@pytest.mark.parametrize(("prior", "decoded"), [(0.7, 0.7), (None, None), (float("nan"), None)])
+def test_correspondences_carry_the_distance_prior(prior, decoded) -> None:
+    cam = CameraModel(K=np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]), width=160, height=120)
+    info = {} if prior is None else {"distance_prior_m": prior}
+    corr = Correspondences(camera=cam, goal_uv=[[40.0, 60.0]], current_uv=[[50.0, 65.0]], valid=[True], info=info)
+    back = msg_to_correspondences(correspondences_to_msg(corr))
+    assert back.info.get("distance_prior_m") == (pytest.approx(decoded) if decoded else None)

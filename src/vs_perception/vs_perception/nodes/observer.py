@@ -97,6 +97,8 @@ class ObserverNode(Node):
             depth = depth_to_metres(image_to_array(self._depth, expect=DEPTH_ENCODINGS), self._depth.encoding)
         obs = self.observer.observe(rgb, depth, stamp=stamp_to_sec(msg.header.stamp))
         obs.frame_id = msg.header.frame_id or obs.frame_id
+        if math.isfinite(self._prior):
+            obs.info["distance_prior_m"] = self._prior  # the goal's d, for CNS-style controllers
         out = correspondences_to_msg(obs, goal_stamp=self._goal_stamp)
         self.pub.publish(out)
         if self.pub_matches.get_subscription_count() > 0:

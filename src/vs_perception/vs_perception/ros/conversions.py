@@ -157,6 +157,10 @@ def msg_to_correspondences(msg: CorrespondencesMsg) -> Correspondences:
         raise InputError("goal_uv contains NaN or Inf")
     camera = CameraModel(K=np.asarray(msg.k, dtype=np.float64).reshape(3, 3), width=int(msg.width),
                          height=int(msg.height))
+    info = {"detect_ms": float(msg.detect_ms), "match_ms": float(msg.match_ms), "ransac_ms": float(msg.ransac_ms)}
+    prior = float(msg.distance_prior)
+    if math.isfinite(prior) and prior > 0:  # 0 (the message default) or NaN: unknown
+        info["distance_prior_m"] = prior
     return Correspondences(
         camera=camera, goal_uv=goal_uv.reshape(n, 2), current_uv=cur_uv.reshape(n, 2),
         valid=np.asarray(msg.inlier, dtype=bool), goal_ids=np.asarray(msg.goal_index, dtype=np.int64),
@@ -165,8 +169,7 @@ def msg_to_correspondences(msg: CorrespondencesMsg) -> Correspondences:
         current_depth=_optional(msg.current_depth, n, "current_depth"),
         relative_depth=_optional(msg.relative_depth, n, "relative_depth"),
         goal_relative_depth=_optional(msg.goal_relative_depth, n, "goal_relative_depth"),
-        goal_id=msg.goal_id, stamp=stamp_to_sec(msg.header.stamp), frame_id=msg.header.frame_id,
-        info={"detect_ms": float(msg.detect_ms), "match_ms": float(msg.match_ms), "ransac_ms": float(msg.ransac_ms)},
+        goal_id=msg.goal_id, stamp=stamp_to_sec(msg.header.stamp), frame_id=msg.header.frame_id, info=info,
     )
 
 
@@ -191,6 +194,7 @@ def correspondences_to_msg(obs: Correspondences, goal_stamp: float = 0.0) -> Cor
     msg.detect_ms = float(obs.info.get("detect_ms", 0.0))
     msg.match_ms = float(obs.info.get("match_ms", 0.0))
     msg.ransac_ms = float(obs.info.get("ransac_ms", 0.0))
+    msg.distance_prior = float(obs.info.get("distance_prior_m", math.nan))
     return msg
 
 
