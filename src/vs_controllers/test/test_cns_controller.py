@@ -139,3 +139,18 @@ def test_shipped_checkpoint_servos_synthetic_scenes_to_the_goal():
     te, re = env.errors()
     assert np.median(re0) > 20 and np.median(te0) > 0.1
     assert np.sum((te < 0.01) & (re < 1.0)) >= 3, (te, re)
+
+
+def test_threads_parameter_caps_torch():
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        CNSController(CNSConfig(threads=1), net=GraphVS())
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        CNSController(CNSConfig(threads=0), net=GraphVS())  # 0 leaves torch's setting alone
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ConfigError):
+            CNSConfig(threads=-1)
+    finally:
+        torch.set_num_threads(prev)
