@@ -40,9 +40,8 @@ def default_cell_factory(env: str) -> Any:
 def _init(cell_factory: Callable[[], Any], pipeline: str, pipeline_config: Mapping | str | Path | None,
           bench: BenchmarkConfig, threads: int) -> None:
     global _STATE
-    _limit_threads(threads)
     obs_cfg, controller = make_pipeline(pipeline, pipeline_config)
-    # Again: the pipeline may have imported torch just now. Left at its default (all cores), torch's
+    # After the pipeline is built: it may import torch only now. Left at its default (all cores), torch's
     # thread pool fights any other job on a 2-core machine: CNS steps took 80-700 ms instead of 4 ms.
     _limit_threads(threads)
     _STATE = (cell_factory(), obs_cfg, controller, bench)

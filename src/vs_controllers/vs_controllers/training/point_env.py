@@ -58,7 +58,8 @@ class EnvConfig:
     dt: float = describe("Environment time step (s); the action is gain·twist.", default=0.02)
     gain: float = describe("Action gain applied to the twist (authors 2, i.e. twist·0.04 s per step).", default=2.0)
     max_steps: int = describe("Episode length cap (steps).", default=200)
-    mismatch_ratio: float = describe("Fraction of points re-drawn uniformly in the image each step.", default=0.1)
+    mismatch_ratio: float = describe("Fraction of mismatched points (N ≥ 10); how they are drawn: mismatch_hold_s.",
+                                     default=0.1)
     mismatch_hold_s: float = describe(
         "0: a fresh set of mismatched points each step, placed anywhere in the image (short-sequence data). "
         "> 0: a set is held for an exponential interval of this mean (s) and its points swap coordinates "
