@@ -7,7 +7,13 @@ import numpy as np
 import torch
 from vs_controllers.core.cns.graph import GraphConfig
 from vs_controllers.core.cns.network import T, T_inv
-from vs_controllers.training.point_env import EnvConfig, KMCObservability, PointEnvBatch, pbvs_straight
+from vs_controllers.training.point_env import (
+    EnvConfig,
+    KMCObservability,
+    PointEnvBatch,
+    pbvs_centre_straight,
+    pbvs_straight,
+)
 from vs_controllers.training.train_cns import TrainConfig, cns_loss, train
 
 
@@ -29,6 +35,40 @@ def test_pbvs_is_zero_at_the_goal_and_points_back():
     w_T_c[0, :3, 3] = [0.1, 0, 0]  # camera 10 cm along its own x
     v = pbvs_straight(w_T_c, w_T_t)[0]
     np.testing.assert_allclose(v, [-0.1, 0, 0, 0, 0, 0], atol=1e-12)
+
+
+def _centre_excursion_and_final_errors(expert: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Roll the expert out on 8 large-roll scenes: worst |centre projection| per env, final te, re."""
+    cfg = EnvConfig(noise=False, num_points_max=64, expert=expert, init_perturb_deg=(150.0, 10.0, 10.0))
+    env = PointEnvBatch(cfg, 8, seed=1)
+    worst = np.zeros(8)
+    for _ in range(300):
+        env.step(env.expert())
+        for b, ep in enumerate(env.episodes):
+            c = np.linalg.inv(env.w_T_c[b]) @ np.append(ep.points.mean(0), 1.0)
+            worst[b] = max(worst[b], np.linalg.norm(c[:2] / c[2]))
+    te, re = env.errors()
+    return worst, te, re
+
+
+def test_centre_keeping_expert_keeps_the_scene_in_view_on_large_rolls():
+    straight, te_s, re_s = _centre_excursion_and_final_errors("straight")
+    centre, te_c, re_c = _centre_excursion_and_final_errors("centre_straight")
+    # The straight law swings the scene centre out of the image (|x| > 0.59 normalised) on some rolls.
+    assert straight.max() > 0.6
+    assert centre.max() < 0.3 and np.all(centre <= straight + 1e-9)
+    assert te_c.max() < 1e-3 and re_c.max() < 0.1  # and it still converges like the straight law
+    assert te_s.max() < 1e-3 and re_s.max() < 0.1
+
+
+def test_centre_keeping_expert_is_the_straight_law_without_roll():
+    w_T_t = np.eye(4)[None].copy()
+    w_T_t[0, :3, 3] = [0.0, 0.0, -0.7]  # goal camera 0.7 m above the centre, looking at it
+    w_T_c = w_T_t.copy()
+    w_T_c[0, :3, 3] += [0.05, -0.03, 0.1]
+    centre = np.zeros((1, 3))
+    np.testing.assert_allclose(pbvs_centre_straight(w_T_c, w_T_t, centre), pbvs_straight(w_T_c, w_T_t), atol=1e-4)
+    assert np.allclose(pbvs_centre_straight(w_T_t, w_T_t, centre), 0, atol=1e-12)
 
 
 def test_noisy_observations_have_mismatches_and_missing_points():

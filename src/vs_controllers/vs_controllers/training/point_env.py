@@ -4,7 +4,8 @@ Each environment is a random 3-D point scene, a goal camera and a current camera
 projected analytically (no rendering) to normalised image coordinates; the goal graph is clustered
 once per episode. Non-ideal correspondences are simulated as the authors do: per-step mismatches,
 jitter, and missing points driven by a kinetic Monte Carlo (KMC) process whose observation
-probabilities follow smooth Perlin random walkers. Supervision is PBVS (``PBVS_Straight``).
+probabilities follow smooth Perlin random walkers. Supervision is PBVS: ``PBVS_Straight`` (the authors'
+short-sequence expert) or the centre-keeping hybrid of their long-sequence data (``expert: centre_straight``).
 
 All environments step together with numpy on padded ``(B, N_max, ...)`` arrays; only the sampling of
 a new scene and its clustering run per environment (once per episode, not per step).
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
-from vs_common.core.config import check_range, describe
+from vs_common.core.config import check_choice, check_range, describe
 
 from vs_controllers.core.cns.graph import (
     GoalGraph,
@@ -30,7 +31,10 @@ from vs_controllers.core.cns.graph import (
     build_goal_graph,
 )
 
-__all__ = ["EnvConfig", "PointEnvBatch", "look_at_pose", "pbvs_straight", "sample_camera_pose", "sample_points"]
+__all__ = ["EXPERTS", "EnvConfig", "PointEnvBatch", "look_at_pose", "pbvs_centre_straight", "pbvs_straight",
+           "sample_camera_pose", "sample_points"]
+
+EXPERTS = ("straight", "centre_straight")
 
 # Default intrinsics of the authors' training: 640x480, f = 540, c = (320, 240) → image bounds in
 # normalised coordinates, used for mismatched (random) observations.
@@ -72,8 +76,14 @@ class EnvConfig:
         "End an episode once the goal is reached (< 2 mm, < 1 deg), as the authors' short-sequence data. "
         "False: run every episode to max_steps, so the policy also learns to hold the goal (precision stage).",
         default=True)
+    expert: str = describe(
+        "Supervising PBVS law. straight: shortest path in position and rotation (authors' short-sequence data). "
+        "centre_straight: once the roll about the optical axis exceeds ~30 deg, blend in a law that keeps the "
+        "scene centre in the middle of the image while translating straight (authors' long-sequence data).",
+        default="straight")
 
     def __post_init__(self) -> None:
+        check_choice("expert", self.expert, EXPERTS)
         check_range("num_points_min", self.num_points_min, 3)
         check_range("num_points_max", self.num_points_max, self.num_points_min)
         check_range("dt", self.dt, 0.0, lo_open=True)
@@ -174,6 +184,54 @@ def pbvs_straight(w_T_c: np.ndarray, w_T_t: np.ndarray) -> np.ndarray:
     v = -np.einsum("bji,bj->bi", R, t)
     w = -Rotation.from_matrix(R).as_rotvec()
     return np.concatenate([v, w], axis=1)
+
+
+def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(B, 3, 3) smallest rotations taking the directions ``a`` (B, 3) onto ``b`` (B, 3) (Rodrigues)."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    v = np.cross(a, b)
+    c = np.einsum("bi,bi->b", a, b)
+    K = np.zeros((len(a), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    K = K - K.transpose(0, 2, 1)
+    # Opposite directions never occur here (both cameras look down on the scene); the floor keeps it finite.
+    return np.eye(3) + K + K @ K / np.maximum(1.0 + c, 1e-6)[:, None, None]
+
+
+def pbvs_centre_straight(w_T_c: np.ndarray, w_T_t: np.ndarray, w_p_o: np.ndarray,
+                         centre_gain: float = 7.0, roll_mid_deg: float = 30.0, roll_slope: float = 0.4) -> np.ndarray:
+    """Centre-keeping PBVS (the authors' ``PBVS_Center_Straight`` expert, re-derived; notes §3).
+
+    For large rolls about the optical axis the straight law swings the scene out of view. This law moves
+    the camera straight towards the goal position while its rotation (a) looks at the scene centre
+    (weight ``centre_gain``) and (b) follows an *ideal* orientation: the goal camera, re-aimed at the
+    centre, swung about the centre onto the current position. It is blended with :func:`pbvs_straight`
+    by ``α = logistic(roll_slope·(|roll| − roll_mid_deg))``, where roll is the z component (deg) of the
+    rotation from the current to the goal orientation, so near the goal it is the straight law.
+
+    One departure: the authors re-aim a camera by averaging two Gram–Schmidt completions of its x/y axes
+    around the new optical axis; here the re-aim is the smallest rotation taking the old axis to the new.
+
+    Args:
+        w_T_c, w_T_t: (B, 4, 4) current and goal camera poses.
+        w_p_o: (B, 3) scene centres (world).
+
+    Returns:
+        (B, 6) twists ``[v, ω]`` in the current camera frame (gain 1).
+    """
+    Rc, pc = w_T_c[:, :3, :3], w_T_c[:, :3, 3]
+    Rt, pt = w_T_t[:, :3, :3], w_T_t[:, :3, 3]
+    Rt_aimed = _align(Rt[:, :, 2], w_p_o - pt) @ Rt
+    R_ideal = _align(pt - w_p_o, pc - w_p_o) @ Rt_aimed
+    R_look = _align(Rc[:, :, 2], w_p_o - pc) @ Rc
+    u_look = Rotation.from_matrix(R_look.transpose(0, 2, 1) @ Rc).as_rotvec()
+    u_ideal = Rotation.from_matrix(R_ideal.transpose(0, 2, 1) @ Rc).as_rotvec()
+    v = np.einsum("bji,bj->bi", Rc, pt - pc)
+    centre = np.concatenate([v, -(centre_gain * u_look + u_ideal)], axis=1)
+    roll = np.degrees(np.abs(Rotation.from_matrix(Rc.transpose(0, 2, 1) @ Rt).as_rotvec()[:, 2]))
+    alpha = 1.0 / (1.0 + np.exp(-roll_slope * (roll - roll_mid_deg)))
+    return alpha[:, None] * centre + (1.0 - alpha[:, None]) * pbvs_straight(w_T_c, w_T_t)
 
 
 def pose_errors(w_T_c: np.ndarray, w_T_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -346,7 +404,10 @@ class PointEnvBatch:
         return graphs
 
     def expert(self) -> np.ndarray:
-        """PBVS twists (B, 6) [v (m/s), ω (rad/s)] in the current camera frame."""
+        """PBVS twists (B, 6) [v (m/s), ω (rad/s)] in the current camera frame (law: ``cfg.expert``)."""
+        if self.cfg.expert == "centre_straight":
+            centres = np.stack([ep.points.mean(0) for ep in self.episodes])
+            return pbvs_centre_straight(self.w_T_c, self.w_T_t, centres)
         return pbvs_straight(self.w_T_c, self.w_T_t)
 
     def dists(self) -> np.ndarray:
