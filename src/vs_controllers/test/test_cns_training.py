@@ -13,6 +13,7 @@ from vs_controllers.training.point_env import (
     PointEnvBatch,
     pbvs_centre_straight,
     pbvs_straight,
+    sample_table_points,
 )
 from vs_controllers.training.train_cns import TrainConfig, cns_loss, train
 
@@ -69,6 +70,47 @@ def test_centre_keeping_expert_is_the_straight_law_without_roll():
     centre = np.zeros((1, 3))
     np.testing.assert_allclose(pbvs_centre_straight(w_T_c, w_T_t, centre), pbvs_straight(w_T_c, w_T_t), atol=1e-4)
     assert np.allclose(pbvs_centre_straight(w_T_t, w_T_t, centre), 0, atol=1e-12)
+
+
+def test_table_scenes_are_a_flat_disc_with_boxes():
+    rng = np.random.default_rng(0)
+    pts = sample_table_points(400, rng, radius=0.4)
+    assert pts.shape == (400, 3) and np.all(pts[:, 2] >= 0) and np.all(pts[:, 2] <= 0.12 + 1e-9)
+    on_table = pts[:, 2] == 0
+    assert 0.35 <= on_table.mean() <= 0.85  # 20-60 % on the boxes (side points can touch z = 0 rarely)
+    assert np.all(np.linalg.norm(pts[on_table, :2], axis=1) <= 0.4 + 1e-9)
+    env = PointEnvBatch(EnvConfig(table_scenes=1.0, noise=False), 4, seed=2)
+    assert all((ep.points[:, 2] == 0).mean() > 0.3 for ep in env.episodes)
+
+
+def test_fov_mask_keeps_goal_points_in_the_image_and_hides_points_out_of_view():
+    cfg = EnvConfig(table_scenes=1.0, table_radius=(0.5, 0.5), fov_mask=True, noise=False,
+                    num_points_min=300, num_points_max=300)
+    env = PointEnvBatch(cfg, 4, seed=4)
+    for b, ep in enumerate(env.episodes):
+        xy, _ = env._project(env.w_T_t[b], ep.points)
+        assert np.all(np.abs(xy) <= [320 / 540, 240 / 540])
+    env.w_T_c[:] = env.w_T_t
+    env.observe()
+    assert np.array_equal(env.visible, [len(ep.points) for ep in env.episodes]) and not env.abnormal().any()
+    env.w_T_c[:, :3, 3] += 10 * env.w_T_c[:, :3, 0] * 0.1  # 1 m along image x: the scene leaves the view
+    env.observe()
+    assert np.all(env.visible < 3) and env.abnormal().all()
+
+
+def test_view_dependent_matching_loses_points_after_large_viewpoint_changes():
+    cfg = EnvConfig(view_sigma_deg=(30.0, 30.0), noise=False, num_points_min=200, init_perturb_deg=(0, 0, 0))
+    env = PointEnvBatch(cfg, 8, seed=5)
+    n = np.array([len(ep.points) for ep in env.episodes])
+    far = env._view_angle_deg(0)
+    env.observe()
+    expected = np.array([(ep.match_u < ep.match_max * np.exp(-(env._view_angle_deg(b) / 30.0) ** 2)).sum()
+                         for b, ep in enumerate(env.episodes)])
+    np.testing.assert_array_equal(env.visible, expected)
+    env.w_T_c[:] = env.w_T_t  # at the goal every point keeps its fixed chance m ~ U(0.6, 1)
+    env.observe()
+    assert np.all(env.visible >= 0.45 * n) and np.all(env.visible > expected)
+    assert far.max() > 20
 
 
 def test_noisy_observations_have_mismatches_and_missing_points():

@@ -32,13 +32,18 @@ from vs_controllers.core.cns.graph import (
 )
 
 __all__ = ["EXPERTS", "EnvConfig", "PointEnvBatch", "look_at_pose", "pbvs_centre_straight", "pbvs_straight",
-           "sample_camera_pose", "sample_points"]
+           "sample_camera_pose", "sample_points", "sample_table_points"]
 
 EXPERTS = ("straight", "centre_straight")
 
 # Default intrinsics of the authors' training: 640x480, f = 540, c = (320, 240) → image bounds in
 # normalised coordinates, used for mismatched (random) observations.
 _X_HALF, _Y_HALF = 320.0 / 540.0, 240.0 / 540.0
+
+
+def _in_image(xy: np.ndarray) -> np.ndarray:
+    """(N,) bool: normalised coordinates (N, 2) inside the default image."""
+    return (np.abs(xy[:, 0]) <= _X_HALF) & (np.abs(xy[:, 1]) <= _Y_HALF)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ class EnvConfig:
     num_points_max: int = describe("Most scene points per episode (authors 512; bounded for CPU cost).", default=256)
     scene_radius: float = describe("Radius of the point cylinder (m).", default=0.2)
     scene_height: float = describe("Height of the point cylinder (m).", default=0.1)
+    table_scenes: float = describe(
+        "Share of table-top scenes (not in the authors' data): points on a flat disc (the table) plus 3-10 "
+        "box-shaped objects, like the rendered cell and real bench scenes; the rest are the paper's cylinders.",
+        default=0.0)
+    table_radius: tuple[float, float] = describe("Table disc radius range (m) of table-top scenes.",
+                                                 default=(0.25, 0.5))
     goal_r: tuple[float, float] = describe("Goal camera distance to the scene centre (m).", default=(0.5, 0.9))
     goal_elev_deg: tuple[float, float] = describe("Goal camera elevation (deg).", default=(70.0, 90.0))
     goal_perturb_deg: tuple[float, float, float] = describe("Goal local perturbation (rz, ry, rx) (deg).",
@@ -76,6 +87,16 @@ class EnvConfig:
         "End an episode once the goal is reached (< 2 mm, < 1 deg), as the authors' short-sequence data. "
         "False: run every episode to max_steps, so the policy also learns to hold the goal (precision stage).",
         default=True)
+    fov_mask: bool = describe(
+        "Keep only the points inside the goal image and treat points outside the current image as missing "
+        "(default intrinsics' field of view). False: the authors' data, where every point in front of the "
+        "camera is observed wherever it projects, even far outside the image.", default=False)
+    view_sigma_deg: tuple[float, float] = describe(
+        "Viewpoint-dependent matching (0, 0 = off): a point can be matched only while the angle between the "
+        "rays from it to the goal and to the current camera is small. Each point draws a fixed threshold "
+        "u ~ U(0, 1) and is matchable while u < m·exp(-(angle/σ)²), with σ ~ U(this range) (deg) and "
+        "m ~ U(0.6, 1) per episode: few matches after large viewpoint changes, more as the camera closes in "
+        "(what descriptor matching does on real images; not in the authors' data).", default=(0.0, 0.0))
     expert: str = describe(
         "Supervising PBVS law. straight: shortest path in position and rotation (authors' short-sequence data). "
         "centre_straight: once the roll about the optical axis exceeds ~30 deg, blend in a law that keeps the "
@@ -84,6 +105,9 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         check_choice("expert", self.expert, EXPERTS)
+        check_range("table_scenes", self.table_scenes, 0.0, 1.0)
+        check_range("view_sigma_deg[0]", self.view_sigma_deg[0], 0.0)
+        check_range("view_sigma_deg[1]", self.view_sigma_deg[1], self.view_sigma_deg[0])
         check_range("num_points_min", self.num_points_min, 3)
         check_range("num_points_max", self.num_points_max, self.num_points_min)
         check_range("dt", self.dt, 0.0, lo_open=True)
@@ -95,6 +119,36 @@ class EnvConfig:
 
 
 # ------------------------------------------------------------------------------------------ sampling
+def sample_table_points(n: int, rng: np.random.Generator, radius: float) -> np.ndarray:
+    """Table-top scene points (n, 3): a flat disc at z = 0 plus 3-10 boxes standing on it.
+
+    20-60 % of the points lie on the boxes (4-12 cm footprints, 3-12 cm tall, 70 % on the top faces,
+    30 % on the sides), the rest uniform on the disc of ``radius``; the boxes stand within 0.6·radius.
+    """
+    n_obj = int(round(rng.uniform(0.2, 0.6) * n))
+    r = radius * np.sqrt(rng.uniform(size=n - n_obj))
+    a = rng.uniform(-np.pi, np.pi, size=n - n_obj)
+    parts = [np.stack([r * np.cos(a), r * np.sin(a), np.zeros(n - n_obj)], axis=1)]
+    k = int(rng.integers(3, 11))
+    owner = rng.integers(0, k, size=n_obj)
+    for j in range(k):
+        m = int((owner == j).sum())
+        if m == 0:
+            continue
+        cr, ca = 0.6 * radius * np.sqrt(rng.uniform()), rng.uniform(-np.pi, np.pi)
+        sx, sy, h = rng.uniform(0.04, 0.12), rng.uniform(0.04, 0.12), rng.uniform(0.03, 0.12)
+        local = rng.uniform(-0.5, 0.5, size=(m, 3)) * [sx, sy, 0.0]
+        local[:, 2] = h
+        side = rng.uniform(size=m) < 0.3  # on a side face: pin one horizontal coordinate to the edge
+        axis = rng.integers(0, 2, size=m)
+        edge = np.where(rng.uniform(size=m) < 0.5, -0.5, 0.5) * np.where(axis == 0, sx, sy)
+        local[side, axis[side]] = edge[side]
+        local[side, 2] = rng.uniform(0.0, h, size=int(side.sum()))
+        rot = Rotation.from_euler("z", rng.uniform(-180, 180), degrees=True)
+        parts.append(rot.apply(local) + [cr * np.cos(ca), cr * np.sin(ca), 0.0])
+    return np.concatenate(parts)
+
+
 def sample_points(n: int, rng: np.random.Generator, radius: float = 0.2, height: float = 0.1) -> np.ndarray:
     """Scene points (n, 3): uniform in a cylinder, or (p = 0.5, n ≥ 20) 80 % in elliptic-disc clusters.
 
@@ -314,6 +368,9 @@ class _Episode:
     kmc: KMCObservability | None
     mismatched: np.ndarray  # (N,) bool: the held mismatch set (mismatch_hold_s > 0)
     mismatch_until: float = -1.0  # episode time (s) at which the held set is redrawn
+    match_u: np.ndarray | None = None  # (N,) per-point matching thresholds (view_sigma_deg)
+    match_sigma_deg: float = 0.0
+    match_max: float = 1.0
 
 
 class PointEnvBatch:
@@ -334,6 +391,7 @@ class PointEnvBatch:
         self.w_T_t = np.tile(np.eye(4), (batch_size, 1, 1))
         self.w_T_c0 = self.w_T_c.copy()
         self.steps = np.zeros(batch_size, dtype=np.int64)
+        self.visible = np.full(batch_size, np.iinfo(np.int64).max)  # points in view at the last observe()
         self.episodes: list[_Episode] = [None] * batch_size  # type: ignore[list-item]
         for b in range(batch_size):
             self.reset_env(b)
@@ -343,7 +401,10 @@ class PointEnvBatch:
         """New scene, goal and initial pose for environment ``b`` (clusters its goal once)."""
         c, rng = self.cfg, self.rng
         n = int(rng.integers(c.num_points_min, c.num_points_max + 1))
-        pts = sample_points(n, rng, c.scene_radius, c.scene_height)
+        if c.table_scenes > 0 and rng.uniform() < c.table_scenes:
+            pts = sample_table_points(n, rng, float(rng.uniform(*c.table_radius)))
+        else:
+            pts = sample_points(n, rng, c.scene_radius, c.scene_height)
         for _ in range(100):
             w_T_t = sample_camera_pose(rng, c.goal_r, c.goal_elev_deg, c.goal_perturb_deg)
             az_t = np.arctan2(w_T_t[1, 3], w_T_t[0, 3])
@@ -351,12 +412,21 @@ class PointEnvBatch:
             w_T_c = sample_camera_pose(rng, c.init_r, c.init_elev_deg, c.init_perturb_deg, azimuth=az)
             te, re = pose_errors(w_T_c[None], w_T_t[None])
             goal_xy, ok_t = self._project(w_T_t, pts)
-            if (te[0] > 0.002 or re[0] > 1.0) and ok_t.all() and ok_t.sum() >= 3:
+            if c.fov_mask:
+                ok_t = ok_t & _in_image(goal_xy)
+                if (te[0] > 0.002 or re[0] > 1.0) and ok_t.sum() >= 3:  # the goal image's points only
+                    pts, goal_xy, n = pts[ok_t], goal_xy[ok_t], int(ok_t.sum())
+                    break
+            elif (te[0] > 0.002 or re[0] > 1.0) and ok_t.all() and ok_t.sum() >= 3:
                 break
         centroid_t = (np.linalg.inv(w_T_t) @ np.append(pts.mean(0), 1.0))[:3]
         goal = build_goal_graph(goal_xy, cfg=self.graph_cfg, rng=rng)
         kmc = KMCObservability(goal_xy, rng) if (c.noise and c.missing and n >= 64) else None
-        self.episodes[b] = _Episode(pts, goal, float(np.linalg.norm(centroid_t)), kmc, np.zeros(n, dtype=bool))
+        self.episodes[b] = ep = _Episode(pts, goal, float(np.linalg.norm(centroid_t)), kmc, np.zeros(n, dtype=bool))
+        if c.view_sigma_deg[1] > 0:
+            ep.match_u = rng.uniform(size=n)
+            ep.match_sigma_deg = float(rng.uniform(*c.view_sigma_deg))
+            ep.match_max = float(rng.uniform(0.6, 1.0))
         self.w_T_t[b], self.w_T_c[b], self.w_T_c0[b] = w_T_t, w_T_c, w_T_c
         self.steps[b] = 0
 
@@ -369,6 +439,14 @@ class PointEnvBatch:
         z = np.where(front, p[:, 2], 1.0)
         return p[:, :2] / z[:, None], front
 
+    def _view_angle_deg(self, b: int) -> np.ndarray:
+        """(N,) angle (deg) at every point of env ``b`` between its rays to the goal and current cameras."""
+        pts = self.episodes[b].points
+        a = self.w_T_t[b, :3, 3] - pts
+        c = self.w_T_c[b, :3, 3] - pts
+        cos = np.einsum("ni,ni->n", a, c) / (np.linalg.norm(a, axis=1) * np.linalg.norm(c, axis=1))
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
     # ---------------------------------------------------------------- observation
     def observe(self) -> list[NodeGraph]:
         """This step's correspondence graph of every environment (with the configured noise)."""
@@ -377,6 +455,12 @@ class PointEnvBatch:
         for b, ep in enumerate(self.episodes):
             xy, valid = self._project(self.w_T_c[b], ep.points)
             n = len(xy)
+            if c.fov_mask:
+                valid = valid & _in_image(xy)
+            if ep.match_u is not None:
+                chance = ep.match_max * np.exp(-((self._view_angle_deg(b) / ep.match_sigma_deg) ** 2))
+                valid = valid & (ep.match_u < chance)
+            self.visible[b] = int(valid.sum())
             if c.noise:
                 xy = xy + rng.uniform(-c.jitter, c.jitter, size=xy.shape)
                 if n >= 10 and c.mismatch_ratio > 0 and c.mismatch_hold_s > 0:
@@ -419,13 +503,15 @@ class PointEnvBatch:
         return pose_errors(self.w_T_c, self.w_T_t)
 
     def abnormal(self) -> np.ndarray:
-        """(B,) bool: the camera left the sane workspace (below the scene, looking up, too far, scene behind)."""
+        """(B,) bool: the camera left the sane workspace (below the scene, looking up, too far, scene behind,
+        or, with ``fov_mask``, fewer than 3 points in view at the last observation)."""
         c = self.cfg
         z_min = 0.5 * c.init_r[0] * np.sin(np.radians(c.init_elev_deg[0]))
         pos = self.w_T_c[:, :3, 3]
         axis_z = self.w_T_c[:, 2, 2]
         behind = np.einsum("bi,bi->b", -pos, self.w_T_c[:, :3, 2]) <= 0
-        return (pos[:, 2] < z_min) | (axis_z > -0.1) | (np.linalg.norm(pos, axis=1) > 1.8) | behind
+        out = (pos[:, 2] < z_min) | (axis_z > -0.1) | (np.linalg.norm(pos, axis=1) > 1.8) | behind
+        return out | (self.visible < 3) if (c.fov_mask or c.view_sigma_deg[1] > 0) else out
 
     # ---------------------------------------------------------------- dynamics
     def step(self, v_c: np.ndarray) -> None:
