@@ -152,4 +152,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run through the imported module so the cache pickles AgreementSample under its importable name.
+    from vs_controllers.training import render_agreement
+
+    render_agreement.main()
