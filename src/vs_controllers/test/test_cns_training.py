@@ -4,7 +4,9 @@ import csv
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
+from vs_common.core.errors import ConfigError
 from vs_controllers.core.cns.graph import GraphConfig
 from vs_controllers.core.cns.network import T, T_inv
 from vs_controllers.training.point_env import (
@@ -81,6 +83,10 @@ def test_table_scenes_are_a_flat_disc_with_boxes():
     assert np.all(np.linalg.norm(pts[on_table, :2], axis=1) <= 0.4 + 1e-9)
     env = PointEnvBatch(EnvConfig(table_scenes=1.0, noise=False), 4, seed=2)
     assert all((ep.points[:, 2] == 0).mean() > 0.3 for ep in env.episodes)
+    for bad in ({"table_radius": (0.5, 0.2)}, {"table_radius": (0.0, 0.3)}, {"table_scenes": 1.5},
+                {"view_sigma_deg": (30.0, 10.0)}, {"expert": "ibvs"}):
+        with pytest.raises(ConfigError):
+            EnvConfig(**bad)
 
 
 def test_fov_mask_keeps_goal_points_in_the_image_and_hides_points_out_of_view():

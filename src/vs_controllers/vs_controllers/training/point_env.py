@@ -106,6 +106,8 @@ class EnvConfig:
     def __post_init__(self) -> None:
         check_choice("expert", self.expert, EXPERTS)
         check_range("table_scenes", self.table_scenes, 0.0, 1.0)
+        check_range("table_radius[0]", self.table_radius[0], 0.0, lo_open=True)
+        check_range("table_radius[1]", self.table_radius[1], self.table_radius[0])
         check_range("view_sigma_deg[0]", self.view_sigma_deg[0], 0.0)
         check_range("view_sigma_deg[1]", self.view_sigma_deg[1], self.view_sigma_deg[0])
         check_range("num_points_min", self.num_points_min, 3)
