@@ -370,6 +370,7 @@ class _Episode:
     kmc: KMCObservability | None
     mismatched: np.ndarray  # (N,) bool: the held mismatch set (mismatch_hold_s > 0)
     mismatch_until: float = -1.0  # episode time (s) at which the held set is redrawn
+    centre: np.ndarray | None = None  # (3,) scene centroid (world): the centre-keeping expert's target
     match_u: np.ndarray | None = None  # (N,) per-point matching thresholds (view_sigma_deg)
     match_sigma_deg: float = 0.0
     match_max: float = 1.0
@@ -421,10 +422,12 @@ class PointEnvBatch:
                     break
             elif (te[0] > 0.002 or re[0] > 1.0) and ok_t.all() and ok_t.sum() >= 3:
                 break
-        centroid_t = (np.linalg.inv(w_T_t) @ np.append(pts.mean(0), 1.0))[:3]
+        centre = pts.mean(0)
+        centroid_t = (np.linalg.inv(w_T_t) @ np.append(centre, 1.0))[:3]
         goal = build_goal_graph(goal_xy, cfg=self.graph_cfg, rng=rng)
         kmc = KMCObservability(goal_xy, rng) if (c.noise and c.missing and n >= 64) else None
-        self.episodes[b] = ep = _Episode(pts, goal, float(np.linalg.norm(centroid_t)), kmc, np.zeros(n, dtype=bool))
+        self.episodes[b] = ep = _Episode(pts, goal, float(np.linalg.norm(centroid_t)), kmc, np.zeros(n, dtype=bool),
+                                         centre=centre)
         if c.view_sigma_deg[1] > 0:
             ep.match_u = rng.uniform(size=n)
             ep.match_sigma_deg = float(rng.uniform(*c.view_sigma_deg))
@@ -492,7 +495,7 @@ class PointEnvBatch:
     def expert(self) -> np.ndarray:
         """PBVS twists (B, 6) [v (m/s), ω (rad/s)] in the current camera frame (law: ``cfg.expert``)."""
         if self.cfg.expert == "centre_straight":
-            centres = np.stack([ep.points.mean(0) for ep in self.episodes])
+            centres = np.stack([ep.centre for ep in self.episodes])
             return pbvs_centre_straight(self.w_T_c, self.w_T_t, centres)
         return pbvs_straight(self.w_T_c, self.w_T_t)
 
@@ -506,7 +509,7 @@ class PointEnvBatch:
 
     def abnormal(self) -> np.ndarray:
         """(B,) bool: the camera left the sane workspace (below the scene, looking up, too far, scene behind,
-        or, with ``fov_mask``, fewer than 3 points in view at the last observation)."""
+        or, with ``fov_mask`` / ``view_sigma_deg``, fewer than 3 points observable at the last observation)."""
         c = self.cfg
         z_min = 0.5 * c.init_r[0] * np.sin(np.radians(c.init_elev_deg[0]))
         pos = self.w_T_c[:, :3, 3]
