@@ -6,7 +6,8 @@ What it does, as a user would by hand with ``ros2 launch`` + ``ros2 service call
 
 1. composes the nodes of ``servo.launch.py use_sim:=true`` (same node set, same YAML parameters, via
    :mod:`vs_bringup.launch_logic`) in one process: a private rclpy Context, a MultiThreadedExecutor,
-   DDS discovery kept on this host, the robot bridge with a simulated backend owned by the demo;
+   DDS discovery kept on this host, the robot bridge with a simulated backend owned by the demo, on an
+   executor thread of its own (see :class:`DemoGraph`);
 2. with the simulated arm at the goal view, calls ``/vs/perception/set_goal`` (SOURCE_CURRENT_FRAME) and
    publishes the goal TCP pose (``/vs/run/goal_tcp_pose``, latched: the ground truth of the run);
 3. moves the simulated camera away from the goal (an orbit about the viewed point: ``--rotation-deg``
@@ -20,6 +21,7 @@ What it does, as a user would by hand with ``ros2 launch`` + ``ros2 service call
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -133,11 +135,18 @@ def _pose_msg(base_T_tcp: np.ndarray, stamp: Any) -> Any:
 
 
 class DemoGraph:
-    """The composed graph of one demo run: nodes, executor thread, the simulated arm and the recorder."""
+    """The composed graph of one demo run: nodes, executor threads, the simulated arm and the recorder.
+
+    The robot bridge spins on its own single-threaded executor. On the shared MultiThreadedExecutor its
+    125 Hz control tick queued behind renders, detections and network steps (and their garbage), and the
+    simulated arm's 1 Hz watchdog — which, like the UR's, stops the program when the bridge falls silent —
+    tripped on a loaded 2-core machine (tick gaps of 0.35-0.55 s measured in the test suite, > 1 s at times).
+    With ``ros2 launch`` every node is a process of its own, so this only concerns the in-process demo.
+    """
 
     def __init__(self, cfg: DemoConfig, run_dir: Path) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         from vs_bringup.recorder import RunRecorder
 
@@ -149,7 +158,8 @@ class DemoGraph:
         rclpy.init(context=self.ctx, domain_id=cfg.domain_id)
         self.nodes: list = []
         self.executor = MultiThreadedExecutor(num_threads=cfg.threads, context=self.ctx)
-        self._thread: threading.Thread | None = None
+        self.bridge_executor = SingleThreadedExecutor(context=self.ctx)
+        self._threads: list[threading.Thread] = []
         try:
             self._compose()
             xyz, quat = L.bridge_hand_eye()
@@ -212,7 +222,7 @@ class DemoGraph:
         self.servo_client = ActionClient(self.client, Servo, "/vs/servo/servo")
         self.goal_pose_pub = self.client.create_publisher(PoseStamped, T.GOAL_TCP_POSE, LATCHED_QOS)
         for node in self.nodes:
-            self.executor.add_node(node)
+            (self.bridge_executor if node is self.bridge else self.executor).add_node(node)
 
     def _fit_workspace(self, goal_xyz: np.ndarray, margin_m: float = 0.3) -> None:
         """Grow the bridge's workspace box to hold the goal and the start view (simulated cell only).
@@ -232,8 +242,10 @@ class DemoGraph:
     def start(self) -> None:
         from rclpy.lifecycle import TransitionCallbackReturn
 
-        self._thread = threading.Thread(target=self.executor.spin, name="demo-executor", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=ex.spin, name=name, daemon=True)
+                         for ex, name in ((self.bridge_executor, "demo-bridge"), (self.executor, "demo-executor"))]
+        for thread in self._threads:
+            thread.start()
         if self.bridge.trigger_configure() != TransitionCallbackReturn.SUCCESS or \
                 self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise VisualServoError("the robot bridge did not configure / activate (see its log)")
@@ -324,8 +336,8 @@ class DemoGraph:
         # shut down and drain the MultiThreadedExecutor's pool before destroying anything they use.
         recorder = getattr(self, "recorder", None)
         for node in [*self.nodes, *([recorder.node] if recorder is not None else [])]:
-            self.executor.remove_node(node)
-        if self._thread is not None:
+            (self.bridge_executor if node is getattr(self, "bridge", None) else self.executor).remove_node(node)
+        if self._threads:
             time.sleep(0.5)
         if recorder is not None:
             recorder.close()
@@ -333,8 +345,9 @@ class DemoGraph:
         if bridge is not None and bridge.core is not None:
             bridge.core.cleanup()  # speedStop + disconnect, as the bridge's own main() does on exit
         self.executor.shutdown(timeout_sec=5.0)
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        self.bridge_executor.shutdown(timeout_sec=5.0)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
         pool = getattr(self.executor, "_executor", None)
         if pool is not None:
             pool.shutdown(wait=True)
@@ -359,6 +372,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         if not any(run_dir.iterdir()):
             run_dir.rmdir()  # leave no empty run folder behind
         raise
+    # Everything imported and built so far lives as long as the run: keep it out of the collector's full
+    # passes, which otherwise grow to 0.2-0.5 s (all threads wait on them) in a process holding torch + PyG.
+    gc.collect()
+    gc.freeze()
     try:
         graph.start()
         goal_id, goal_tcp, distance = graph.capture_goal()
@@ -373,6 +390,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         graph.recorder.set_custom_data("action_result", json.dumps(result))
     finally:
         graph.close()
+        gc.unfreeze()
     summary = report_from_bag(run_dir)
     summary.update({"direct_final_te_mm": te * 1e3, "direct_final_re_deg": re, "start_te_mm": te0 * 1e3,
                     "start_re_deg": re0, "wall_time_s": time.monotonic() - t_start,
