@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import rclpy
@@ -15,6 +16,10 @@ def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> Non
     node = None
     try:
         node = factory()
+        # The node's modules, models and buffers live until exit: freeze them out of the collector's full
+        # passes, which otherwise stall every callback for 0.1-0.5 s in a process holding torch.
+        gc.collect()
+        gc.freeze()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
