@@ -9,7 +9,7 @@ once and caches the correspondences; a checkpoint is then scored in seconds by t
 
     python -m vs_controllers.training.render_agreement build --out runs/render_agreement.pkl
     python -m vs_controllers.training.render_agreement score --cache runs/render_agreement.pkl \\
-        --checkpoint src/vs_controllers/vs_controllers/weights/cns_ours.pt --checkpoint <other.pt>
+        --checkpoint src/vs_controllers/vs_controllers/weights/cns_stage2.pt --checkpoint <other.pt>
 
 The score is a proxy, not the benchmark: it ignores the recurrent state and the closed loop. Rotation
 agreement (``cos_w``) tracked the benchmark in our checks (MODEL_CARD.md); translation agreement is low for

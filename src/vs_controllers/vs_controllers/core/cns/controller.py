@@ -40,9 +40,12 @@ __all__ = ["CNSConfig", "CNSController", "default_checkpoint", "make_cns_control
 DISTANCE_SOURCES = ("auto", "config")
 
 
+DEFAULT_CHECKPOINT = "cns_stage3.pt"
+
+
 def default_checkpoint() -> Path:
-    """The shipped checkpoint: ``vs_controllers/weights/cns_ours.pt``."""
-    return Path(__file__).resolve().parents[2] / "weights" / "cns_ours.pt"
+    """The default shipped checkpoint, ``vs_controllers/weights/cns_stage3.pt`` (see the MODEL_CARD there)."""
+    return Path(__file__).resolve().parents[2] / "weights" / DEFAULT_CHECKPOINT
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class CNSConfig:
     """CNS controller settings."""
 
     checkpoint: str = describe(
-        "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; empty = the shipped cns_ours.pt.",
+        "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; empty = the shipped default (weights/cns_stage3.pt).",
         default="")
     distance_source: str = describe(
         "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
