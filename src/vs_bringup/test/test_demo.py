@@ -62,17 +62,22 @@ def _sim_cell_available() -> bool:
 @pytest.mark.slow
 @pytest.mark.closed_loop
 @pytest.mark.skipif(not _sim_cell_available(), reason="the simulated cell (vs_sim.core.cells) is not there yet")
-def test_demo_ibvs_converges(tmp_path, monkeypatch):
-    """`make demo` end to end: the composed graph servoes back to the goal and leaves a complete run folder."""
+@pytest.mark.parametrize("pipeline", ["ibvs", "cns"])
+def test_demo_converges(pipeline, tmp_path, monkeypatch):
+    """`make demo` end to end: the composed graph servoes back to the goal and leaves a complete run folder.
+
+    With ``cns`` this is the shipped default checkpoint driving the real CNS controller node in the graph.
+    """
     import random
 
     from vs_bringup.demo import run_demo
 
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    summary = run_demo(DemoConfig(out=str(tmp_path), timeout_s=240.0, domain_id=random.randint(101, 200)))
+    summary = run_demo(DemoConfig(pipeline=pipeline, out=str(tmp_path), timeout_s=240.0,
+                                  domain_id=random.randint(101, 200)))
     (run_dir,) = tmp_path.iterdir()
     assert {p.name for p in run_dir.iterdir()} >= {"bag", "report.png", "summary.json"}
-    assert json.loads((run_dir / "summary.json").read_text())["pipeline"] == "ibvs"
+    assert json.loads((run_dir / "summary.json").read_text())["pipeline"] == pipeline
     assert summary["start_te_mm"] >= 100.0 and summary["start_re_deg"] >= 20.0
     assert summary["converged"], summary
     assert summary["direct_final_te_mm"] < 30.0 and summary["direct_final_re_deg"] < 3.0
