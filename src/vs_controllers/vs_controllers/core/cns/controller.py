@@ -53,7 +53,8 @@ class CNSConfig:
     """CNS controller settings."""
 
     checkpoint: str = describe(
-        "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; empty = the shipped default (weights/cns_stage3.pt).",
+        "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; "
+        "empty = the shipped default (weights/cns_stage3.pt).",
         default="")
     distance_source: str = describe(
         "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
