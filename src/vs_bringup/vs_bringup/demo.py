@@ -195,7 +195,11 @@ class DemoGraph:
                                       for k, v in bridge_params.items() if k.startswith("sim.")})
         # The demo owns the simulated arm so it can place the camera at the start view (see start_from()).
         self.arm = SimBackend(sim_cfg)
-        self.camera = SimCameraNode(**kw("camera"))
+        camera_kw = kw("camera")
+        # One process for the whole graph: render in a child so PyBullet's GIL-holding renderer does not stall
+        # the observer, the controller and the bridge (docs/demo.md, "Timing in the one-process demo").
+        camera_kw["parameter_overrides"] += as_ros_parameters({"render_in_child_process": True})
+        self.camera = SimCameraNode(**camera_kw)
         self.nodes.append(self.camera)
         if self.cfg.pipeline != "kovis":
             from vs_perception.nodes.goal import GoalNode

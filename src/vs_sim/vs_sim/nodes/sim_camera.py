@@ -20,6 +20,7 @@ from vs_common.ros.main import spin_node
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
 
 from vs_sim.core.cells import make_cell
+from vs_sim.core.render_process import CellProcess, fork_available
 from vs_sim.core.scenes import load_scenes
 from vs_sim.core.se3 import make_pose
 
@@ -45,6 +46,10 @@ class SimCameraNode(Node):
         self.enable_depth = self.declare_parameter("enable_depth", True, d(description="Publish depth")).value
         self.enable_infra = self.declare_parameter("enable_infra", False, d(
             description="Publish the IR stereo pair (infra1/infra2)")).value
+        in_child = self.declare_parameter("render_in_child_process", False, d(
+            description="Render in a forked child process, so PyBullet's renderer (which holds the GIL for a "
+                        "whole frame) does not stall other nodes composed in this process (the one-process "
+                        "demo); no use when the node has its own process")).value
         self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
         self.cell = make_cell(env)
         scenes = load_scenes(env, ids=[scene_id] if scene_id else None)
@@ -52,6 +57,11 @@ class SimCameraNode(Node):
             raise VisualServoError(f"no scene {scene_id!r} in environment {env!r}")
         self.scene = scenes[0]
         self.cell.load_scene(self.scene)
+        if in_child:
+            if fork_available():
+                self.cell = CellProcess(self.cell)
+            else:
+                self.get_logger().warn("render_in_child_process: no fork on this platform; rendering in process")
         self.base_T_tcp: np.ndarray | None = None
         self.last_frame = None  # the newest rendered Frame (the in-process demo reads it)
         streams = ["color"] + (["depth"] if self.enable_depth else []) + (["ir"] if self.enable_infra else [])
@@ -70,6 +80,11 @@ class SimCameraNode(Node):
         self.create_subscription(PoseStamped, "/vs/robot/tcp_pose", self._on_pose, SENSOR_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / rate, self._on_timer)
+
+    def destroy_node(self) -> None:
+        if isinstance(self.cell, CellProcess):
+            self.cell.close()
+        super().destroy_node()
 
     def _on_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
