@@ -57,3 +57,33 @@ def test_a_dead_child_is_a_clear_error(cell):
             proc.render(cell.test_pose)
     finally:
         proc.close()
+
+
+class _SlowCell:
+    """Renders its pose's x as the frame; the first render takes 1 s."""
+
+    camera = None
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def render(self, w_T_c, streams=("color",)):
+        import time
+
+        self.calls += 1
+        if self.calls == 1:
+            time.sleep(1.0)
+        return float(w_T_c[0, 3])
+
+
+def test_a_late_reply_is_not_taken_for_the_next_frame():
+    proc = CellProcess(_SlowCell(), timeout_s=0.2)
+    try:
+        first, second = np.eye(4), np.eye(4)
+        second[0, 3] = 7.0
+        with pytest.raises(NotReadyError, match="within"):
+            proc.render(first)
+        proc.timeout_s = 5.0
+        assert proc.render(second) == 7.0  # not the late frame of the first pose
+    finally:
+        proc.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ def fork_available() -> bool:
 
 
 def _serve(cell: Any, conn: Any) -> None:
-    """Child loop: ``(w_T_c, streams)`` → ``("ok", frame)`` or ``("error", text)``; ``None`` ends it."""
+    """Child loop: ``(seq, w_T_c, streams)`` → ``(seq, "ok", frame)`` or ``(seq, "error", text)``; ``None`` ends it."""
     while True:
         try:
             request = conn.recv()
@@ -36,11 +37,11 @@ def _serve(cell: Any, conn: Any) -> None:
             return  # the parent went away
         if request is None:
             return
-        w_T_c, streams = request
+        seq, w_T_c, streams = request
         try:
-            reply = ("ok", cell.render(w_T_c, streams=streams))
+            reply = (seq, "ok", cell.render(w_T_c, streams=streams))
         except Exception as err:  # noqa: BLE001 — report to the parent, keep serving
-            reply = ("error", f"{type(err).__name__}: {err}")
+            reply = (seq, "error", f"{type(err).__name__}: {err}")
         conn.send(reply)
 
 
@@ -66,6 +67,7 @@ class CellProcess:
         self._proc.start()
         child_conn.close()
         self._lock = threading.Lock()
+        self._seq = 0
 
     @property
     def alive(self) -> bool:
@@ -76,10 +78,15 @@ class CellProcess:
         with self._lock:
             if not self._proc.is_alive():
                 raise NotReadyError(f"the render process exited (code {self._proc.exitcode})")
-            self._conn.send((np.asarray(w_T_c, float), tuple(streams)))
-            if not self._conn.poll(self.timeout_s):
-                raise NotReadyError(f"no frame from the render process within {self.timeout_s:.1f} s")
-            status, payload = self._conn.recv()
+            self._seq += 1
+            self._conn.send((self._seq, np.asarray(w_T_c, float), tuple(streams)))
+            deadline = time.monotonic() + self.timeout_s
+            while True:  # a reply to an earlier, timed-out request is stale (another pose): drop it
+                if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                    raise NotReadyError(f"no frame from the render process within {self.timeout_s:.1f} s")
+                seq, status, payload = self._conn.recv()
+                if seq == self._seq:
+                    break
         if status != "ok":
             raise VisualServoError(f"render process: {payload}")
         return payload
@@ -100,6 +107,6 @@ class CellProcess:
 
     def __getattr__(self, name: str) -> Any:
         # camera, ir_camera, baseline_m, ...: static, identical in the parent's copy.
-        if name in ("cell", "_proc", "_conn", "_lock", "timeout_s"):
+        if name in ("cell", "_proc", "_conn", "_lock", "_seq", "timeout_s"):
             raise AttributeError(name)
         return getattr(self.cell, name)
