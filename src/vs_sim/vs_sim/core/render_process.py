@@ -84,7 +84,10 @@ class CellProcess:
             while True:  # a reply to an earlier, timed-out request is stale (another pose): drop it
                 if not self._conn.poll(max(0.0, deadline - time.monotonic())):
                     raise NotReadyError(f"no frame from the render process within {self.timeout_s:.1f} s")
-                seq, status, payload = self._conn.recv()
+                try:
+                    seq, status, payload = self._conn.recv()
+                except (EOFError, OSError) as err:
+                    raise NotReadyError(f"the render process exited while rendering ({err!r})") from err
                 if seq == self._seq:
                     break
         if status != "ok":
