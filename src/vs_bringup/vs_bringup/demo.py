@@ -226,7 +226,11 @@ class DemoGraph:
         self.servo_client = ActionClient(self.client, Servo, "/vs/servo/servo")
         self.goal_pose_pub = self.client.create_publisher(PoseStamped, T.GOAL_TCP_POSE, LATCHED_QOS)
         for node in self.nodes:
-            (self.bridge_executor if node is self.bridge else self.executor).add_node(node)
+            self._executor_of(node).add_node(node)
+
+    def _executor_of(self, node: Any) -> Any:
+        """The robot bridge's own executor for the bridge, the shared one for every other node."""
+        return self.bridge_executor if node is getattr(self, "bridge", None) else self.executor
 
     def _fit_workspace(self, goal_xyz: np.ndarray, margin_m: float = 0.3) -> None:
         """Grow the bridge's workspace box to hold the goal and the start view (simulated cell only).
@@ -340,7 +344,7 @@ class DemoGraph:
         # shut down and drain the MultiThreadedExecutor's pool before destroying anything they use.
         recorder = getattr(self, "recorder", None)
         for node in [*self.nodes, *([recorder.node] if recorder is not None else [])]:
-            (self.bridge_executor if node is getattr(self, "bridge", None) else self.executor).remove_node(node)
+            self._executor_of(node).remove_node(node)
         if self._threads:
             time.sleep(0.5)
         if recorder is not None:
