@@ -119,7 +119,7 @@ def test_speed_limits_and_config_validation():
 def test_shipped_checkpoint_servos_synthetic_scenes_to_the_goal():
     """Closed loop through the controller API: the shipped weights reach the goal from large offsets."""
     torch.set_num_threads(1)
-    ctrl = make_cns_controller({})  # loads the default weights/cns_stage3.pt
+    ctrl = make_cns_controller({})  # loads the default weights/cns_table.pt
     assert default_checkpoint().is_file()
     env = PointEnvBatch(EnvConfig(noise=False, num_points_min=60, num_points_max=200), 4, seed=7)
     te0, re0 = env.errors()

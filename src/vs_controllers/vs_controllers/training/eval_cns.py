@@ -3,7 +3,7 @@
 Runs B seeded episodes of the training environment (ideal or noisy correspondences), each driven by
 the policy alone for a fixed number of steps, and reports the success rate and final errors.
 
-    python -m vs_controllers.training.eval_cns --checkpoint src/vs_controllers/vs_controllers/weights/cns_stage3.pt
+    python -m vs_controllers.training.eval_cns --checkpoint src/vs_controllers/vs_controllers/weights/cns_table.pt
 """
 
 from __future__ import annotations

@@ -40,11 +40,11 @@ __all__ = ["CNSConfig", "CNSController", "default_checkpoint", "make_cns_control
 DISTANCE_SOURCES = ("auto", "config")
 
 
-DEFAULT_CHECKPOINT = "cns_stage3.pt"
+DEFAULT_CHECKPOINT = "cns_table.pt"
 
 
 def default_checkpoint() -> Path:
-    """The default shipped checkpoint, ``vs_controllers/weights/cns_stage3.pt`` (see the MODEL_CARD there)."""
+    """The default shipped checkpoint, ``vs_controllers/weights/cns_table.pt`` (see the MODEL_CARD there)."""
     return Path(__file__).resolve().parents[2] / "weights" / DEFAULT_CHECKPOINT
 
 
@@ -54,7 +54,7 @@ class CNSConfig:
 
     checkpoint: str = describe(
         "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; "
-        "empty = the shipped default (weights/cns_stage3.pt).",
+        "empty = the shipped default (weights/cns_table.pt).",
         default="")
     distance_source: str = describe(
         "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
