@@ -1,6 +1,7 @@
 """CellProcess: a forked child renders exactly what the cell renders in process, and fails cleanly."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -68,8 +69,6 @@ class _SlowCell:
         self.calls = 0
 
     def render(self, w_T_c, streams=("color",)):
-        import time
-
         self.calls += 1
         if self.calls == 1:
             time.sleep(1.0)
