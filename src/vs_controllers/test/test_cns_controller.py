@@ -7,6 +7,7 @@ from vs_common.core.camera import CameraModel
 from vs_common.core.errors import ConfigError, InputError
 from vs_controllers.core.cns.controller import CNSConfig, CNSController, default_checkpoint, make_cns_controller
 from vs_controllers.core.cns.network import GraphVS
+from vs_controllers.core.ibvs import adaptive_gain
 from vs_controllers.core.protocol import Controller
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 from vs_perception.core.types import Correspondences
@@ -114,6 +115,28 @@ def test_speed_limits_and_config_validation():
         make_cns_controller({"distance_source": "guess"})
     with pytest.raises(ConfigError):
         make_cns_controller({"gain": 0.0})
+    with pytest.raises(ConfigError):
+        make_cns_controller({"gain_mode": "adaptive", "gain": 1.0, "gain_zero": 0.5})
+    with pytest.raises(ConfigError):
+        make_cns_controller({"gain_mode": "fast"})
+
+
+@pytest.mark.parametrize("shift", [0.5, 3.0, 60.0])
+def test_adaptive_gain_scales_the_network_twist_by_the_visp_law(shift):
+    """Adaptive mode = constant mode times λ(e): near gain_zero in the last pixels, near gain far away."""
+    torch.manual_seed(0)
+    net = GraphVS()
+    goal = _goal()
+    outs = {}
+    for mode in ("constant", "adaptive"):
+        c = CNSController(CNSConfig(gain_mode=mode, gain=1.0, gain_zero=2.0, gain_slope=100.0), net=net)
+        c.set_goal(goal)
+        outs[mode] = c.compute(_obs(goal, shift=shift))
+    lam = outs["adaptive"].info["gain"]
+    assert lam == pytest.approx(adaptive_gain(outs["adaptive"].error, 2.0, 1.0, 100.0))
+    np.testing.assert_allclose(outs["adaptive"].v_c, lam * outs["constant"].v_c, rtol=1e-9)
+    e = outs["adaptive"].error  # mean normalised error: shift / f·√2
+    assert (lam > 1.8) if e < 0.002 else (lam < 1.01) if e > 0.05 else (1.0 < lam < 2.0)
 
 
 def test_shipped_checkpoint_servos_synthetic_scenes_to_the_goal():
