@@ -139,8 +139,9 @@ class DemoGraph:
 
     The robot bridge spins on its own single-threaded executor. On the shared MultiThreadedExecutor its
     125 Hz control tick queued behind renders, detections and network steps (and their garbage), and the
-    simulated arm's 1 Hz watchdog — which, like the UR's, stops the program when the bridge falls silent —
-    tripped on a loaded 2-core machine (tick gaps of 0.35-0.55 s measured in the test suite, > 1 s at times).
+    simulated arm's watchdog (then 1 Hz; 0.5 Hz now) — which, like the UR's, stops the program when the bridge
+    falls silent — tripped on a loaded 2-core machine (tick gaps of 0.35-0.55 s measured in the test suite, > 1 s
+    at times).
     With ``ros2 launch`` every node is a process of its own, so this only concerns the in-process demo.
     """
 

@@ -32,5 +32,15 @@ def test_bad_values_name_the_field():
         UrRtdeConfig(robot_ip="")
 
 
+def test_simulated_watchdog_may_be_slower_than_the_robots():
+    """The one-process demo's simulated arm allows 2 s (config/sim_cell.yaml); the UR's watchdog needs >= 1 Hz."""
+    sim_cell = load_yaml(YAML.parent / "sim_cell.yaml", "robot_bridge")
+    assert SimBackendConfig(**sim_cell["sim"]).watchdog_min_frequency_hz == 0.5
+    with pytest.raises(ConfigError, match="watchdog_min_frequency_hz"):
+        SimBackendConfig(watchdog_min_frequency_hz=0.1)
+    with pytest.raises(ConfigError, match="watchdog_min_frequency_hz"):
+        UrRtdeConfig(watchdog_min_frequency_hz=0.5)
+
+
 def test_make_backend_sim():
     assert make_backend("sim").name == "sim"
