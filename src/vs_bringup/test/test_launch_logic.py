@@ -44,7 +44,7 @@ def test_arguments_are_declared_with_descriptions_and_choices():
             assert a.default in a.choices, a.name
     by_name = {a.name: a for a in L.LAUNCH_ARGUMENTS}
     assert by_name["pipeline"].choices == ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
-    assert by_name["observer"].choices == ("sift", "orb", "akaze")
+    assert by_name["observer"].choices == ("auto", "sift", "orb", "akaze")
     # Every declared argument is a LaunchArgs field and the defaults agree.
     assert L.parse_launch_args({}) == L.LaunchArgs()
 
@@ -125,6 +125,16 @@ def test_missing_pipeline_file_is_a_clear_error(fake_root):
     (fake_root / "config" / "cns.yaml").unlink()
     with pytest.raises(ConfigError, match="missing parameter file .*cns.yaml"):
         L.node_specs(L.LaunchArgs(pipeline="cns"), fake_root)
+
+
+@pytest.mark.parametrize(("pipeline", "detector"), [("ibvs", "akaze"), ("cns", "sift")])
+def test_observer_auto_keeps_the_pipeline_files_detector(pipeline, detector):
+    specs = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=pipeline))}
+    assert "detector" not in specs["observer"].overrides
+    assert L.resolve_parameters(specs["observer"])["detector"] == detector
+    assert specs["goal"].overrides["detector"] == detector  # the goal node checks keypoints with the same one
+    forced = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=pipeline, observer="orb"))}
+    assert L.resolve_parameters(forced["observer"])["detector"] == "orb" == forced["goal"].overrides["detector"]
 
 
 def test_the_real_config_for_ibvs():
@@ -264,7 +274,7 @@ def test_servo_launch_builds_the_sim_graph(fake_launch):
     assert type(nodes["robot_bridge"]).__name__ == "LifecycleNode"
     assert nodes["camera"].kwargs["executable"] == "sim_camera" and nodes["camera"].kwargs["namespace"] == "camera"
     params = nodes["observer"].kwargs["parameters"]
-    assert params[0].endswith("servo.yaml") and params[-1] == {"detector": "akaze"}
+    assert params[0].endswith("servo.yaml") and params[-1].endswith("ibvs.yaml")  # observer:=auto, no override
     assert "EmitEvent" not in kinds  # the simulated bridge autostarts
     (record,) = [a for a in actions if type(a).__name__ == "ExecuteProcess"]
     assert record.kwargs["cmd"][:3] == ["ros2", "bag", "record"]

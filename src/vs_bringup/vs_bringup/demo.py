@@ -49,7 +49,8 @@ class DemoConfig:
     pipeline: str = describe(f"Pipeline, one of {list(L.PIPELINES)}.", default="ibvs")
     env: str = describe(f"Simulated environment, one of {list(L.ENVS)}.", default="render")
     scene: str = describe("Scene id ('' = the environment's first scene).", default="")
-    observer: str = describe(f"Keypoint detector, one of {list(L.OBSERVERS)}.", default="akaze")
+    observer: str = describe(f"Keypoint detector, one of {list(L.OBSERVERS)} ('auto' = the pipeline file's).",
+                             default="auto")
     out: str = describe("Folder the run folder <stamp>_<pipeline>/ is written into.", default="runs")
     rotation_deg: float = describe("Initial rotation away from the goal view (deg).", default=25.0)
     axis: tuple[float, float, float] = describe(
@@ -164,7 +165,8 @@ class DemoGraph:
         try:
             self._compose()
             xyz, quat = L.bridge_hand_eye()
-            custom = {"pipeline": cfg.pipeline, "env": cfg.env, "scene": cfg.scene, "observer": cfg.observer,
+            detector = self.params.get("observer", {}).get("detector", cfg.observer)  # observer=auto → the file's
+            custom = {"pipeline": cfg.pipeline, "env": cfg.env, "scene": cfg.scene, "observer": detector,
                       "hand_eye_xyz": json.dumps(xyz), "hand_eye_quat_xyzw": json.dumps(quat)}
             topics = T.run_topics(cfg.pipeline, cfg.image_rate_hz, with_color=False)
             self.recorder = RunRecorder(self.ctx, topics,
@@ -419,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pipeline", default="ibvs", choices=L.PIPELINES)
     parser.add_argument("--env", default="render", choices=L.ENVS)
     parser.add_argument("--scene", default="", help="scene id ('' = the first)")
-    parser.add_argument("--observer", default="akaze", choices=L.OBSERVERS)
+    parser.add_argument("--observer", default="auto", choices=L.OBSERVERS,
+                        help="keypoint detector; auto = the pipeline's parameter file (CNS: sift, IBVS: akaze)")
     parser.add_argument("--out", default="runs", help="parent folder of the run folder")
     parser.add_argument("--rotation-deg", type=float, default=25.0, help="initial rotation away from the goal")
     parser.add_argument("--timeout", type=float, default=180.0, help="servo timeout (s)")

@@ -25,7 +25,8 @@ from vs_common.core.errors import ConfigError
 from vs_bringup import topics as T
 
 PIPELINES = ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
-OBSERVERS = ("sift", "orb", "akaze")
+#: ``auto`` keeps the detector of the pipeline's parameter file (CNS: sift, IBVS and the others: akaze).
+OBSERVERS = ("auto", "sift", "orb", "akaze")
 ENVS = ("render", "image")
 BOOLS = ("true", "false")
 PACKAGE = "vs_bringup"
@@ -46,8 +47,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("use_sim", "true",
                    "true: the simulated cell (PyBullet camera + kinematic arm); false: RealSense + UR via ur_rtde.",
                    BOOLS),
-    LaunchArgument("observer", "akaze", "Keypoint detector of the observer and goal nodes (keypoint pipelines).",
-                   OBSERVERS),
+    LaunchArgument("observer", "auto", "Keypoint detector of the observer and goal nodes (keypoint pipelines); "
+                   "auto = the one in the pipeline's parameter file.", OBSERVERS),
     LaunchArgument("rviz", "false", "Start rviz2 with config/rviz/servo.rviz.", BOOLS),
     LaunchArgument("record", "false", "Record the run with `ros2 bag record` (MCAP) into record_dir.", BOOLS),
     LaunchArgument("scene", "", "Scene id of the simulated cell (use_sim:=true only); empty = the first scene."),
@@ -64,7 +65,7 @@ class LaunchArgs:
 
     pipeline: str = describe("Visual-servo pipeline.", default="ibvs")
     use_sim: bool = describe("Simulated cell instead of the real camera and arm.", default=True)
-    observer: str = describe("Keypoint detector.", default="akaze")
+    observer: str = describe("Keypoint detector; 'auto' = the pipeline file's.", default="auto")
     rviz: bool = describe("Start rviz2.", default=False)
     record: bool = describe("Record an MCAP bag.", default=False)
     scene: str = describe("Simulated scene id; '' = the first.", default="")
@@ -204,10 +205,14 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
         specs.append(NodeSpec("vs_perception", "camera", "camera", namespace="camera",
                               param_files=_files(root, "camera.yaml", pipeline=p), overrides=over))
     if p != "kovis":
+        # auto: the observer keeps its file's detector and the goal node (which checks a new goal has
+        # keypoints) is told the same one.
+        observer = NodeSpec("vs_perception", "observer", "observer", param_files=_files(root, pipeline=p),
+                            overrides={} if args.observer == "auto" else {"detector": args.observer})
+        detector = resolve_parameters(observer).get("detector", "akaze")
         specs.append(NodeSpec("vs_perception", "goal", "goal", param_files=_files(root, pipeline=p),
-                              overrides={"detector": args.observer}))
-        specs.append(NodeSpec("vs_perception", "observer", "observer", param_files=_files(root, pipeline=p),
-                              overrides={"detector": args.observer}))
+                              overrides={"detector": detector}))
+        specs.append(observer)
     if p == "depth_pc":
         specs.append(NodeSpec("vs_perception", "relative_depth", "relative_depth",
                               param_files=_files(root, "relative_depth.yaml", pipeline=p)))

@@ -3,9 +3,10 @@
 Closed-loop checks on synthetic points (:mod:`eval_cns`) could not tell our checkpoints from the authors'
 release, while the rendered benchmark could (their weights converge on most of our failures) at ~1 min per
 episode. This check sits in between: it renders every benchmark scene's goal and a few poses on the
-straight path from the initial pose to the goal, runs the real observer (AKAZE + RANSAC, ``config/cns.yaml``)
-once and caches the correspondences; a checkpoint is then scored in seconds by the cosine between its
-*first* action on each cached observation (recurrent state reset) and the PBVS twist towards the goal.
+straight path from the initial pose to the goal, runs the real observer (``config/cns.yaml``'s; the scores
+in the docs used AKAZE + RANSAC, ``config/cns_akaze.yaml``) once and caches the correspondences; a checkpoint
+is then scored in seconds by the cosine between its *first* action on each cached observation (recurrent state
+reset) and the PBVS twist towards the goal.
 
     python -m vs_controllers.training.render_agreement build --out runs/render_agreement.pkl
     python -m vs_controllers.training.render_agreement score --cache runs/render_agreement.pkl \\
