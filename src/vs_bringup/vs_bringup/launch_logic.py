@@ -209,7 +209,9 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
         # keypoints) is told the same one.
         observer = NodeSpec("vs_perception", "observer", "observer", param_files=_files(root, pipeline=p),
                             overrides={} if args.observer == "auto" else {"detector": args.observer})
-        detector = resolve_parameters(observer).get("detector", "akaze")
+        from vs_perception.core.features import FeatureConfig  # the observer node's own default
+
+        detector = resolve_parameters(observer).get("detector", FeatureConfig().detector)
         specs.append(NodeSpec("vs_perception", "goal", "goal", param_files=_files(root, pipeline=p),
                               overrides={"detector": detector}))
         specs.append(observer)
