@@ -144,3 +144,7 @@ class ServoControllerNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     spin_node(ServoControllerNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -109,3 +109,7 @@ class GoalNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     spin_node(GoalNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -112,3 +112,7 @@ class ObserverNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     spin_node(ObserverNode, args)
+
+
+if __name__ == "__main__":
+    main()

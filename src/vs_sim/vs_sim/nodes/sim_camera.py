@@ -133,3 +133,7 @@ class SimCameraNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     spin_node(SimCameraNode, args)
+
+
+if __name__ == "__main__":
+    main()
