@@ -175,3 +175,35 @@ def test_params_file_sets_parameters():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)
+
+
+def test_invalid_lifecycle_requests_refused_without_exit(h):
+    """Issue #17 repro 2: while active, change_state with id 0, 1, 2, 99 or 255 ended the process (rclpy 7.1.6)."""
+    assert h.transition(Transition.TRANSITION_CONFIGURE)
+    assert h.transition(Transition.TRANSITION_ACTIVATE)
+    for tid in (0, 1, 2, 99, 255, Transition.TRANSITION_ACTIVATE):
+        assert not h.transition(tid), tid
+    label = ChangeState.Request(transition=Transition(label="configure"))
+    assert not h.call(h.change, label).success
+    assert h.thread.is_alive()
+    n = h.sim.calls.count("speedL")
+    h.stream([0.02, 0, 0, 0, 0, 0], 0.3, frame="base")  # still active and obeying
+    assert h.sim.calls.count("speedL") > n
+    assert h.transition(Transition.TRANSITION_DEACTIVATE)  # valid transitions still work
+    assert h.call(h.change, ChangeState.Request(transition=Transition(label="activate"))).success
+
+
+def test_repro3_future_and_unnormalised_stamps_never_move(h):
+    """Issue #17 repro 3 over DDS: stamps up to 2^31 - 1 s, and a 3 s old stamp with nanosec = 4e9."""
+    assert h.transition(Transition.TRANSITION_CONFIGURE)
+    assert h.transition(Transition.TRANSITION_ACTIVATE)
+    h.stream([0.02, 0, 0, 0, 0, 0], 0.2, frame="base", age_s=-3600.0)
+    msg = TwistStamped()
+    msg.header.frame_id, msg.twist.linear.x = "base", 0.02
+    for sec, nanosec in ((2**31 - 1, 0), (int(time.time()) - 3, 4_000_000_000)):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec
+        for _ in range(10):
+            h.cmd_pub.publish(msg)
+            time.sleep(0.02)
+    assert "speedL" not in h.sim.calls
+    assert h.wait_for(lambda: "nanosec" in h.status[-1].last_command_note or "future" in h.status[-1].last_command_note)

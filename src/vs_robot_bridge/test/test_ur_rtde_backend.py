@@ -12,7 +12,7 @@ import importlib
 
 import numpy as np
 import pytest
-from vs_common.core.errors import NotReadyError
+from vs_common.core.errors import NotReadyError, RobotFault
 from vs_robot_bridge.core import ur_rtde_backend
 from vs_robot_bridge.core.bridge import RobotBridge
 from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig, UrRtdeConfig
@@ -290,3 +290,15 @@ def test_control_open_failure_is_a_fault():
     from vs_common.core.errors import RobotFault
     with pytest.raises(RobotFault, match="receive"):
         backend.open_receive()
+
+
+@pytest.mark.parametrize("bad", [[np.nan, 0, 0, 0, 0, 0], [0, 0, 0, -np.inf, 0, 0], [0.0] * 5])
+def test_non_finite_speedl_refused_locally(bad):
+    """Second check behind the safety filter (issue #17): a NaN target never reaches the controller."""
+    bridge, arm = _bridge()
+    n = _names(arm).count("speedL")
+    with pytest.raises(RobotFault, match="refused locally"):
+        bridge.backend.send_twist(np.asarray(bad), 0.5)
+    with pytest.raises(RobotFault, match="refused locally"):
+        bridge.backend.send_twist(np.zeros(6), float("nan"))
+    assert _names(arm).count("speedL") == n

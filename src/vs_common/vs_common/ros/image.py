@@ -28,13 +28,24 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 
 
 def stamp_to_sec(stamp: Time) -> float:
-    """builtin_interfaces/Time → seconds (float)."""
-    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
+    """builtin_interfaces/Time → seconds (float).
+
+    Raises:
+        InputError: ``nanosec`` ≥ 1e9 (not a normalised stamp: 3 s + 4e9 ns would read as 7 s) or a field
+            that is not an integer.
+    """
+    sec, nanosec = stamp.sec, stamp.nanosec
+    if not isinstance(sec, int) or not isinstance(nanosec, int):
+        raise InputError(f"stamp fields must be integers, got sec={sec!r}, nanosec={nanosec!r}")
+    if not 0 <= nanosec < 1_000_000_000:
+        raise InputError(f"invalid stamp: nanosec={nanosec} is not in [0, 1e9)")
+    return float(sec) + 1e-9 * float(nanosec)
 
 
 def sec_to_stamp(t: float) -> Time:
-    """Seconds → builtin_interfaces/Time (non-negative)."""
-    t = max(float(t), 0.0)
+    """Seconds → builtin_interfaces/Time, clipped to [0, 2^31 − 1] s (NaN → 0: an obviously stale stamp)."""
+    t = float(t)
+    t = min(max(t, 0.0), 2_147_483_647.0) if t == t else 0.0
     sec = int(t)
     return Time(sec=sec, nanosec=min(int(round((t - sec) * 1e9)), 999_999_999))
 

@@ -47,6 +47,7 @@ class BridgeStatus:
     note: str = ""
     rejected: int = 0
     last_rejection: str = ""
+    invalid_outputs: int = 0
 
 
 class RobotBridge:
@@ -125,6 +126,15 @@ class RobotBridge:
         self._last_rejection = ""  # only the rejections since the last accepted command are news
         return ""
 
+    def refuse(self, reason: str) -> str:
+        """Count a command that could not even be decoded (bad stamp, bad message) and drop the current one."""
+        self.filter.clear_command()
+        if not self._active or self.faulted:
+            return reason
+        self._rejected += 1
+        self._last_rejection = reason
+        return reason
+
     def latch_fault(self, text: str) -> None:
         """Latch a fault: stop now, forget the command, keep stopped until :meth:`reset_fault`."""
         if not self.faulted:
@@ -186,6 +196,8 @@ class RobotBridge:
                     self._stopped = True
                     self._last_sent = np.zeros(6)
                 self.state = BridgeState.IDLE
+            elif self.filter.output_problem(out.v_b):  # unreachable by construction; kept as a second check
+                self.latch_fault(f"safety filter produced an invalid twist: {self.filter.output_problem(out.v_b)}")
             else:
                 self.backend.send_twist(out.v_b, self.filter.config.max_linear_accel)
                 self._stopped = False
@@ -198,7 +210,7 @@ class RobotBridge:
         return BridgeStatus(backend=self.backend.name, state=self.state, robot=self._robot, fault=self.faulted,
                             fault_text=self._fault_text or self._robot.fault_text, command_age_s=self._age,
                             last_command_b=self._last_sent.copy(), note=self._note, rejected=self._rejected,
-                            last_rejection=self._last_rejection)
+                            last_rejection=self._last_rejection, invalid_outputs=self.filter.invalid_outputs)
 
     # --- internals ------------------------------------------------------------------------------
     def _read(self, now_s: float) -> RobotState:

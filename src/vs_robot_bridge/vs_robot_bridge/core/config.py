@@ -36,6 +36,9 @@ class SafetyConfig:
     max_command_age_s: float = describe(
         "Reject a command whose header stamp is older than this (s); moveit_servo's incoming_command_timeout.",
         default=0.1)
+    max_command_future_s: float = describe(
+        "Reject a command whose header stamp is further than this in the future (s): clock skew tolerance.",
+        default=0.02)
     command_timeout_s: float = describe(
         "Command silence (s since the last valid command arrived) after which the bridge stops the robot.",
         default=0.08)
@@ -44,6 +47,9 @@ class SafetyConfig:
     max_linear_accel: float = describe("Clamp on the TCP linear acceleration norm (m/s^2); also speedL's a.",
                                        default=0.5)
     max_angular_accel: float = describe("Clamp on the angular acceleration norm (rad/s^2).", default=2.0)
+    absurd_command_limit: float = describe(
+        "A command with any component beyond this (m/s or rad/s) is refused as invalid, not clamped: no arm "
+        "moves that fast, and bounding the input keeps every later product finite.", default=1.0e4)
     workspace_min: tuple[float, float, float] = describe(
         "Lower corner of the allowed TCP box in the base frame (m).", default=(-0.7, -0.7, 0.05))
     workspace_max: tuple[float, float, float] = describe(
@@ -60,18 +66,25 @@ class SafetyConfig:
             raise ConfigError("base_frame, tcp_frame and camera_frame must be three different frames")
         _check_vector("hand_eye_xyz", self.hand_eye_xyz, 3)
         _check_vector("hand_eye_quat_xyzw", self.hand_eye_quat_xyzw, 4)
+        # Bounded geometry keeps the lever-arm products of the frame change bounded (see safety.py).
+        check_range("|hand_eye_xyz|", float(np.linalg.norm(self.hand_eye_xyz)), 0.0, 2.0)
         norm = float(np.linalg.norm(self.hand_eye_quat_xyzw))
         if abs(norm - 1.0) > 1e-3:
             raise ConfigError(f"hand_eye_quat_xyzw must be a unit quaternion, its norm is {norm:.4f}")
         check_range("max_command_age_s", self.max_command_age_s, 0.0, 1.0, lo_open=True)
+        check_range("max_command_future_s", self.max_command_future_s, 0.0, 0.5)
         check_range("command_timeout_s", self.command_timeout_s, 0.0, 1.0, lo_open=True)
         check_range("max_linear_speed", self.max_linear_speed, 0.0, 1.0, lo_open=True)
         check_range("max_angular_speed", self.max_angular_speed, 0.0, 3.0, lo_open=True)
         check_range("max_linear_accel", self.max_linear_accel, 0.0, 5.0, lo_open=True)
         check_range("max_angular_accel", self.max_angular_accel, 0.0, 20.0, lo_open=True)
+        check_range("absurd_command_limit", self.absurd_command_limit,
+                    max(self.max_linear_speed, self.max_angular_speed), 1.0e6)
         check_range("workspace_lookahead_s", self.workspace_lookahead_s, 0.0, 1.0)
         _check_vector("workspace_min", self.workspace_min, 3)
         _check_vector("workspace_max", self.workspace_max, 3)
+        if max(abs(float(x)) for x in (*self.workspace_min, *self.workspace_max)) > 10.0:
+            raise ConfigError("workspace_min / workspace_max must lie within 10 m of the base")
         if not all(lo < hi for lo, hi in zip(self.workspace_min, self.workspace_max)):
             raise ConfigError(f"workspace_min {self.workspace_min} must be below workspace_max {self.workspace_max}")
 

@@ -138,14 +138,21 @@ class SimBackend:
         if not self._program_running:
             # speedL returns False when the program is stopped or the robot is stopped (ur_rtde #55).
             raise RobotFault("speedL refused: control program not running")
-        self._target = np.asarray(v_b, dtype=np.float64).reshape(6).copy()
-        self._accel = (min(acceleration, self.config.max_accel), self.config.max_angular_accel)
+        target = np.asarray(v_b, dtype=np.float64).reshape(-1)
+        if target.shape != (6,) or not np.all(np.isfinite(target)) or not np.isfinite(acceleration) \
+                or acceleration <= 0:
+            # A second check behind the safety filter: a non-finite target would corrupt the integrated pose.
+            raise RobotFault(f"speedL refused: non-finite or malformed target {target.tolist()[:6]} "
+                             f"(a = {acceleration!r})")
+        self._target = target.copy()
+        self._accel = (min(float(acceleration), self.config.max_accel), self.config.max_angular_accel)
         self._record("speedL", self._target)
 
     def stop(self, deceleration: float) -> None:
         self._advance()
         self._target = np.zeros(6)
-        self._accel = (deceleration, self.config.max_angular_accel)
+        decel = float(deceleration) if np.isfinite(deceleration) and deceleration > 0 else self.config.max_accel
+        self._accel = (decel, self.config.max_angular_accel)
         self._record("speedStop", self._target)
 
     def kick_watchdog(self) -> None:
@@ -203,4 +210,8 @@ class SimBackend:
             # speedL gives the TCP point's velocity and ω in base axes; integrate_twist wants a body twist.
             R = self.base_T_tcp[:3, :3]
             v_body = np.concatenate([R.T @ self._v[:3], R.T @ self._v[3:]])
-            self.base_T_tcp = integrate_twist(self.base_T_tcp, v_body, dt)
+            pose = integrate_twist(self.base_T_tcp, v_body, dt)
+            if not np.all(np.isfinite(pose)):  # never let the simulated arm leave the reals
+                self._halt_program()
+                return
+            self.base_T_tcp = pose

@@ -173,7 +173,13 @@ class UrRtdeBackend:
 
     def send_twist(self, v_b: np.ndarray, acceleration: float) -> None:
         c = self._require_control()
-        xd = [float(x) for x in np.asarray(v_b, dtype=np.float64).reshape(6)]
+        xd_arr = np.asarray(v_b, dtype=np.float64).reshape(-1)
+        if xd_arr.shape != (6,) or not np.all(np.isfinite(xd_arr)) or not np.isfinite(acceleration) \
+                or acceleration <= 0:
+            # A second check behind the safety filter: never hand the controller a NaN or Inf target.
+            raise RobotFault(f"speedL refused locally: non-finite or malformed target {xd_arr.tolist()[:6]} "
+                             f"(a = {acceleration!r})")
+        xd = [float(x) for x in xd_arr]
         try:
             ok = c.speedL(xd, float(acceleration), 0.0)
         except Exception as err:

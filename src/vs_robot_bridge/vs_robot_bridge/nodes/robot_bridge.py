@@ -13,6 +13,7 @@ import dataclasses
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from lifecycle_msgs.srv import ChangeState
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
@@ -44,6 +45,36 @@ class RobotBridgeNode(LifecycleNode):
         self.core: RobotBridge | None = None
         self._last_state = None
         self._entities: list = []
+        self._guard_change_state()
+
+    def _guard_change_state(self) -> None:
+        """Answer a transition the current state does not have with success = false instead of dying.
+
+        rclpy 7.1.6 (Jazzy) raises RCLError "Transition is not registered" out of the executor for such a
+        ChangeState request (ids 0, 1, 2, 99, 255 while active), which ends the process; check first.
+        """
+        service = getattr(self, "_service_change_state", None)
+        if service is None:  # enable_communication_interface=False: no service to guard
+            return
+        upstream = service.callback
+
+        def guarded(req: ChangeState.Request, resp: ChangeState.Response) -> ChangeState.Response:
+            available = {tid: label for tid, label, *_ in self._state_machine.available_transitions}
+            state = self._state_machine.current_state[1]
+            wanted = req.transition.label or req.transition.id
+            if wanted not in (available.values() if req.transition.label else available):
+                self.get_logger().warning(f"refused lifecycle transition {wanted!r} in state {state!r}; "
+                                          f"available: {sorted(available.items())}")
+                resp.success = False
+                return resp
+            try:
+                return upstream(req, resp)
+            except Exception as err:  # noqa: BLE001 — a lifecycle request must never end the node
+                self.get_logger().error(f"lifecycle transition {wanted!r} failed: {err!r}")
+                resp.success = False
+                return resp
+
+        service.callback = guarded
 
     def _config(self, cls: type, prefix: str):
         return from_mapping(cls, {f.name: self.get_parameter(prefix + f.name).value for f in dataclasses.fields(cls)})
@@ -109,8 +140,11 @@ class RobotBridgeNode(LifecycleNode):
 
     def _on_twist(self, msg: TwistStamped) -> None:
         try:
-            v, frame, stamp = conv.twist_stamped_to_array(msg)
-            reason = self.core.submit(v, frame, stamp, self.now_s())
+            try:
+                v, frame, stamp = conv.twist_stamped_to_array(msg)
+                reason = self.core.submit(v, frame, stamp, self.now_s())
+            except VisualServoError as err:  # an undecodable command (bad stamp): refused like an invalid one
+                reason = self.core.refuse(f"malformed command: {err}")
             if reason and self.core.active:
                 self.get_logger().warning(f"command refused: {reason}", throttle_duration_sec=1.0)
         except Exception as err:  # noqa: BLE001 — never let a bad message keep an old velocity alive

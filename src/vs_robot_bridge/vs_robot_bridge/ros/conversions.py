@@ -90,7 +90,7 @@ def status_to_diagnostics(status: BridgeStatus, name: str, stamp: Time) -> Diagn
         "robot_mode": r.robot_mode, "safety_mode": r.safety_mode, "protective_stop": r.protective_stop,
         "emergency_stop": r.emergency_stop, "program_running": r.program_running, "watchdog_ok": r.watchdog_ok,
         "command_age_s": f"{status.command_age_s:.3f}", "rejected_commands": status.rejected,
-        "last_rejection": status.last_rejection,
+        "last_rejection": status.last_rejection, "invalid_outputs": status.invalid_outputs,
     }
     diag = DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.backend,
                             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
