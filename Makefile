@@ -1,7 +1,10 @@
 # The two commands of the README are `make demo` and `make test`; both set up what is missing first.
 SHELL := /bin/bash
 VENV ?= .venv
-ACT := source $(VENV)/bin/activate; [ -f install/setup.bash ] && source install/setup.bash; true;
+# The workspace's environment: system ROS (if any), the venv, then the colcon install (venv path: .venv/setup.bash;
+# system-ROS path: install/setup.bash), so `ros2 launch vs_bringup ...` finds the packages.
+ACT := [ -f /opt/ros/jazzy/setup.bash ] && source /opt/ros/jazzy/setup.bash; source $(VENV)/bin/activate; \
+	for f in $(VENV)/setup.bash install/setup.bash; do [ -f $$f ] && source $$f; done; true;
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-unit test-ros lint demo bench-ci bench clean

@@ -21,8 +21,8 @@ setup(
     entry_points={
         "console_scripts": [
             "robot_bridge = vs_robot_bridge.nodes.robot_bridge:main",
-            "ur_check = vs_robot_bridge.tools.ur_check:main",
-            "bridge_latency = vs_robot_bridge.tools.latency_benchmark:main",
+            "vs_ur_check = vs_robot_bridge.tools.ur_check:main",
+            "vs_bridge_latency = vs_robot_bridge.tools.latency_benchmark:main",
         ],
     },
 )

@@ -23,7 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "sim_camera = vs_sim.nodes.sim_camera:main",
-            "make_scenes = vs_sim.training.make_scenes:main",
+            "vs_make_scenes = vs_sim.training.make_scenes:main",
         ],
     },
 )
