@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from vs_common.core.camera import CameraModel  # noqa: E402
 from vs_common.ros.qos import LATCHED_QOS  # noqa: E402
+from vs_controllers.core.session import ServoState  # noqa: E402
 from vs_controllers.nodes.servo_controller import ServoControllerNode  # noqa: E402
 from vs_perception.core.types import Correspondences  # noqa: E402
 from vs_perception.ros.conversions import correspondences_to_msg  # noqa: E402
@@ -26,9 +29,10 @@ CAM = CameraModel(K=np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), wid
 GOAL_UV = np.array([[200.0, 150], [440, 150], [440, 330], [200, 330], [320, 240]])
 
 
-def obs_msg(offset: float) -> CorrespondencesMsg:
+def obs_msg(offset: float, age_s: float = 0.0) -> CorrespondencesMsg:
+    # Stamped now (the node's clock is the system clock): the controller refuses stale observations.
     o = Correspondences(camera=CAM, goal_uv=GOAL_UV, current_uv=GOAL_UV + offset, valid=np.ones(5, bool),
-                        goal_depth=np.full(5, 0.6), goal_id="goal-A")
+                        goal_depth=np.full(5, 0.6), goal_id="goal-A", stamp=time.time() - age_s)
     return correspondences_to_msg(o)
 
 
@@ -102,3 +106,47 @@ def test_action_fails_when_input_stops(graph, ros_executor, spin) -> None:
     result = res_future.result().result
     assert not result.converged and "no correspondences" in result.message
     assert got["status"][-1].state == ServoStatus.FAILED
+
+
+def _servoing(graph, ros_executor, spin):
+    ctrl, probe, pub, got = graph
+    client = ActionClient(probe, Servo, "/vs/servo/servo")
+    assert spin(ros_executor, client.server_is_ready)
+    pub.publish(obs_msg(20.0))
+    assert spin(ros_executor, lambda: ctrl.session.goal_id == "goal-A")
+    send = client.send_goal_async(Servo.Goal(goal_id="goal-A", timeout_s=30.0))
+    assert spin(ros_executor, send.done) and send.result().accepted
+    assert spin(ros_executor, lambda: ctrl.session.state == ServoState.SERVOING)
+
+
+def test_twist_carries_the_observation_stamp(graph, ros_executor, spin) -> None:
+    """Issue #17 repro 4: a twist computed from an observation is stamped with that image's stamp."""
+    ctrl, _probe, pub, got = graph
+    _servoing(graph, ros_executor, spin)
+    msg = obs_msg(20.0, age_s=0.2)
+    pub.publish(msg)
+    assert spin(ros_executor, lambda: any(abs(t.twist.linear.x) > 0 for t in got["twist"]))
+    moving = [t for t in got["twist"] if abs(t.twist.linear.x) > 0 or abs(t.twist.angular.z) > 0]
+    assert all(t.header.stamp == msg.header.stamp for t in moving)
+
+
+@pytest.mark.parametrize("stamp", ["zero", "minus_one", "old_1s", "future_1s", "old_1e6", "future_1e6"])
+def test_repro4_stale_or_future_observation_gives_zero(graph, ros_executor, spin, stamp) -> None:
+    """Issue #17 repro 4: observations stamped 0, -1 s, ±1e6 s (or in another frame) produced motion."""
+    ctrl, _probe, pub, got = graph
+    _servoing(graph, ros_executor, spin)
+    got["twist"].clear()
+    age = {"zero": time.time(), "minus_one": 0.0, "old_1s": 1.0, "future_1s": -1.0, "old_1e6": 1e6,
+           "future_1e6": -1e6}[stamp]
+    msg = obs_msg(20.0, age_s=age)
+    if stamp in ("zero", "minus_one"):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = (0, 0) if stamp == "zero" else (-1, 0)
+    pub.publish(msg)
+    assert spin(ros_executor, lambda: any(("stale" in s.message or "future" in s.message or "nanosec" in s.message)
+                                          for s in got["status"]))
+    other = obs_msg(20.0)
+    other.header.frame_id = "camera_depth_optical_frame"
+    pub.publish(other)
+    assert spin(ros_executor, lambda: "frame" in got["status"][-1].message)
+    assert got["twist"] and all(not any((t.twist.linear.x, t.twist.linear.y, t.twist.linear.z, t.twist.angular.x,
+                                         t.twist.angular.y, t.twist.angular.z)) for t in got["twist"])

@@ -186,7 +186,10 @@ class IBVSController:
         """
         if not isinstance(goal, Correspondences) or len(goal) == 0:
             raise InputError("IBVS goal must be a non-empty Correspondences")
-        self._prior = float(goal.info.get("distance_prior_m", self.config.depth_prior_m))
+        prior = float(goal.info.get("distance_prior_m", self.config.depth_prior_m))
+        if not np.isfinite(prior) or prior <= 0:
+            raise InputError(f"goal distance_prior_m must be a positive number of metres, got {prior}")
+        self._prior = prior
         x_star = goal.camera.normalize(goal.goal_uv)
         if self.config.depth_source == "prior" or goal.goal_depth is None:
             Z_star = np.full(len(goal), self._prior)

@@ -42,12 +42,33 @@ class SessionConfig:
     max_failures: int = describe("Consecutive steps the controller may fail before the run is FAILED.", default=25)
     input_timeout_s: float = describe("FAILED when no observation arrives for this long while servoing (s).",
                                       default=2.0)
+    # Plausibility of each observation (observation_problem): an implausible one gives a zero twist.
+    max_observation_age_s: float = describe(
+        "Refuse an observation whose image stamp is older than this on the node clock (s); the bridge's own "
+        "max_command_age_s then bounds capture-to-robot latency, since twists carry the observation's stamp.",
+        default=0.5)
+    max_observation_future_s: float = describe(
+        "Refuse an observation stamped further than this in the future (s): clock skew tolerance.", default=0.05)
+    pixel_margin_px: float = describe("Keypoints may lie at most this far outside the image (px).", default=50.0)
+    min_focal_px: float = describe("Smallest plausible focal length fx, fy (px).", default=10.0)
+    max_focal_px: float = describe("Largest plausible focal length fx, fy (px).", default=50000.0)
+    max_image_size_px: int = describe("Largest plausible image width or height (px).", default=16384)
+    min_depth_m: float = describe("Smallest plausible keypoint depth and distance prior (m).", default=0.01)
+    max_depth_m: float = describe("Largest plausible keypoint depth and distance prior (m).", default=20.0)
 
     def __post_init__(self) -> None:
         check_range("waiting_time_s", self.waiting_time_s, 0.0)
         check_range("threshold", self.threshold, 0.0, lo_open=True)
         check_range("max_failures", self.max_failures, 1)
         check_range("input_timeout_s", self.input_timeout_s, 0.0, lo_open=True)
+        check_range("max_observation_age_s", self.max_observation_age_s, 0.0, 10.0, lo_open=True)
+        check_range("max_observation_future_s", self.max_observation_future_s, 0.0, 1.0)
+        check_range("pixel_margin_px", self.pixel_margin_px, 0.0, 1e4)
+        check_range("min_focal_px", self.min_focal_px, 0.0, lo_open=True)
+        check_range("max_focal_px", self.max_focal_px, self.min_focal_px, 1e7)
+        check_range("max_image_size_px", self.max_image_size_px, 1, 1 << 20)
+        check_range("min_depth_m", self.min_depth_m, 0.0, lo_open=True)
+        check_range("max_depth_m", self.max_depth_m, self.min_depth_m, 1e4, lo_open=True)
 
 
 @dataclass
@@ -63,6 +84,66 @@ class StepResult:
     controller_ms: float = 0.0
     reason: str = ""
     info: dict = field(default_factory=dict)
+
+
+def _depth_problem(name: str, z: np.ndarray | None, rows: np.ndarray, lo: float, hi: float) -> str:
+    if z is None:
+        return ""
+    z = np.asarray(z, dtype=np.float64)[rows]
+    # NaN and z <= 0 mean "unknown" (the controllers fall back to a prior); a known depth must be plausible.
+    bad = np.isinf(z) | ((z > 0) & ((z < lo) | (z > hi)))
+    if bad.any():
+        return f"{name} {z[bad][0]:g} m outside [{lo:g}, {hi:g}] m ({int(bad.sum())} rows)"
+    return ""
+
+
+def observation_problem(obs: Correspondences, cfg: SessionConfig, clock_s: float | None = None) -> str:
+    """Why an observation is implausible and must not move the camera ("" when it is plausible).
+
+    Checks, in order: the image stamp's age on the node clock ``clock_s`` (when given), the intrinsics
+    (fx, fy in ``[min_focal_px, max_focal_px]``, principal point inside the image, a last row 0 0 1, a
+    size up to ``max_image_size_px``), the pixels (goal keypoints and valid current ones inside the image
+    with ``pixel_margin_px``), the known depths and the distance prior (inside ``[min_depth_m, max_depth_m]``).
+    """
+    if clock_s is not None:
+        stamp = float(obs.stamp)
+        age = float(clock_s) - stamp
+        if not np.isfinite(age):
+            return f"observation stamp {stamp!r} is not finite"
+        if age > cfg.max_observation_age_s:
+            return f"stale observation: image stamp is {age:.3f} s old (limit {cfg.max_observation_age_s} s)"
+        if -age > cfg.max_observation_future_s:
+            return f"observation from the future: image stamp is {-age:.3f} s ahead of the clock"
+    cam = obs.camera
+    w, h = int(cam.width), int(cam.height)
+    if w > cfg.max_image_size_px or h > cfg.max_image_size_px:
+        return f"implausible image size {w}x{h} (limit {cfg.max_image_size_px} px)"
+    K = cam.K
+    for name, f in (("fx", cam.fx), ("fy", cam.fy)):
+        if not cfg.min_focal_px <= f <= cfg.max_focal_px:
+            return f"implausible intrinsics: {name} = {f:g} px outside [{cfg.min_focal_px:g}, {cfg.max_focal_px:g}]"
+    if not (0.0 <= cam.cx <= w and 0.0 <= cam.cy <= h):
+        return f"implausible intrinsics: principal point ({cam.cx:g}, {cam.cy:g}) outside the {w}x{h} image"
+    if np.max(np.abs(K[2] - [0.0, 0.0, 1.0])) > 1e-9 or abs(K[1, 0]) > 1e-9 or abs(K[0, 1]) > cam.fx:
+        return f"implausible intrinsics: K = {K.reshape(-1).tolist()} is not [fx s cx; 0 fy cy; 0 0 1]"
+    m = cfg.pixel_margin_px
+    lo, hi = np.array([-m, -m]), np.array([w - 1 + m, h - 1 + m])
+    rows = np.flatnonzero(obs.valid)
+    for name, uv in (("goal", obs.goal_uv), ("current", obs.current_uv[rows])):
+        out = ~np.all((uv >= lo) & (uv <= hi), axis=1)
+        if out.any():
+            u, v = uv[out][0]
+            return f"{name} keypoint ({u:g}, {v:g}) px outside the {w}x{h} image (+{m:g} px margin)"
+    everything = np.arange(len(obs))
+    for name, z, idx in (("goal depth", obs.goal_depth, everything), ("current depth", obs.current_depth, rows)):
+        problem = _depth_problem(name, z, idx, cfg.min_depth_m, cfg.max_depth_m)
+        if problem:
+            return problem
+    if "distance_prior_m" in obs.info:
+        d = float(obs.info["distance_prior_m"])
+        if not cfg.min_depth_m <= d <= cfg.max_depth_m:
+            return f"distance prior {d:g} m outside [{cfg.min_depth_m:g}, {cfg.max_depth_m:g}] m"
+    return ""
 
 
 def goal_from_observation(obs: Correspondences) -> Correspondences:
@@ -123,11 +204,21 @@ class ServoSession:
         if self.state == ServoState.IDLE:
             self.reason = "goal set; waiting for a servo request"
 
-    def step(self, obs: Correspondences, now: float | None = None) -> StepResult:
-        """Feed one observation; returns the twist to publish (zero unless SERVOING and computable)."""
+    def step(self, obs: Correspondences, now: float | None = None, clock_s: float | None = None) -> StepResult:
+        """Feed one observation; returns the twist to publish (zero unless SERVOING, plausible and computable).
+
+        Args:
+            obs: the observation.
+            now: monotonic time (s) for the stop policy and the input watchdog; default ``time.monotonic()``.
+            clock_s: the clock the image stamps are on (the node's ROS clock, s); when given, observations
+                older than ``max_observation_age_s`` (or from the future) are refused.
+        """
         now = time.monotonic() if now is None else now
         self._last_obs_t = now
         zero = np.zeros(6)
+        problem = observation_problem(obs, self.config, clock_s)
+        if problem:
+            return self._refuse(f"implausible observation: {problem}", obs)
         try:
             self._maybe_new_goal(obs)
         except VisualServoError as err:
@@ -141,12 +232,7 @@ class ServoSession:
         self.step_count += 1
         self.error = out.error
         if not out.ok or not np.all(np.isfinite(out.v_c)):
-            self._failures += 1
-            self.reason = out.reason or "controller produced a non-finite twist"
-            if self._failures >= self.config.max_failures:
-                self.state = ServoState.FAILED
-                self.reason = f"{self._failures} failed steps in a row: {self.reason}"
-            return self._result(zero, obs, ms, out.info)
+            return self._refuse(out.reason or "controller produced a non-finite twist", obs, ms, out.info)
         self._failures = 0
         self.reason = ""
         stop = self._stop.update(obs, t=now)
@@ -155,6 +241,16 @@ class ServoSession:
             self.reason = f"converged: error {out.error:.5f}"
             return self._result(zero, obs, ms, out.info)
         return self._result(np.asarray(out.v_c, float), obs, ms, out.info)
+
+    def _refuse(self, reason: str, obs: Correspondences, ms: float = 0.0, info: dict | None = None) -> StepResult:
+        """A zero twist with its reason; while servoing it counts towards ``max_failures``."""
+        self.reason = reason
+        if self.state == ServoState.SERVOING:
+            self._failures += 1
+            if self._failures >= self.config.max_failures:
+                self.state = ServoState.FAILED
+                self.reason = f"{self._failures} failed steps in a row: {reason}"
+        return self._result(np.zeros(6), obs, ms, info)
 
     def check_input(self, now: float | None = None) -> bool:
         """Watchdog for the node's timer: False (and FAILED) when observations stopped while servoing."""

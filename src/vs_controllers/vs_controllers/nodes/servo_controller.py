@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
-from vs_common.core.errors import VisualServoError
+from vs_common.core.errors import InputError, VisualServoError
 from vs_common.core.paths import resolve_config
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
@@ -61,7 +62,9 @@ class ServoControllerNode(Node):
         try:
             obs = msg_to_correspondences(msg)
             self._observer_ms = sum(obs.info.get(k, 0.0) for k in ("detect_ms", "match_ms", "ransac_ms"))
-            res = self.session.step(obs)
+            if obs.frame_id != self.frame_id:
+                raise InputError(f"observation is in frame {obs.frame_id!r}, the twist frame is {self.frame_id!r}")
+            res = self.session.step(obs, clock_s=self.get_clock().now().nanoseconds * 1e-9)
         except VisualServoError as err:
             self.get_logger().warn(f"rejected correspondences: {err}", throttle_duration_sec=2.0)
             res = self._zero(f"rejected correspondences: {err}")
@@ -69,7 +72,9 @@ class ServoControllerNode(Node):
             self.get_logger().error(f"controller error: {err!r}", throttle_duration_sec=2.0)
             self.session.state = ServoState.FAILED
             res = self._zero(f"internal controller error: {err!r}")
-        self._publish(res)
+        # A twist computed from an observation carries the image's stamp, so the bridge judges its staleness
+        # from capture time: a stale image can never move the arm.
+        self._publish(res, msg.header.stamp if np.any(res.v_c) else None)
         self._maybe_finish()
 
     def _zero(self, reason: str) -> StepResult:
@@ -89,9 +94,9 @@ class ServoControllerNode(Node):
         self._maybe_finish()
 
     # -- output -------------------------------------------------------------------------------------
-    def _publish(self, res: StepResult) -> None:
+    def _publish(self, res: StepResult, stamp: Time | None = None) -> None:
         twist = TwistStamped()
-        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.header.stamp = self.get_clock().now().to_msg() if stamp is None else stamp
         twist.header.frame_id = self.frame_id
         v = [float(x) for x in res.v_c]
         (twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z,
