@@ -1,4 +1,4 @@
-"""Every vs_msgs interface crosses real DDS intact: topics, the SetGoal service and the Servo action."""
+"""Every vs_msgs interface crosses real DDS intact: topics, the SetGoal and SimOrbit services, the Servo action."""
 
 from __future__ import annotations
 
@@ -134,6 +134,28 @@ def test_set_goal_service(ros_context, ros_executor, spin) -> None:
     assert spin(ros_executor, future.done)
     resp = future.result()
     assert resp.success and resp.goal_id == "auto-1" and resp.num_keypoints == 8
+
+
+def test_sim_orbit_service(ros_context, ros_executor, spin) -> None:
+    node = Node("sim_orbit_server", context=ros_context)
+    ros_executor.add_node(node)
+
+    def handle(req, resp):
+        resp.success = len(req.axis) == 3 and req.distance_m == 0.0
+        resp.message = f"{req.angle_deg:g} deg about {list(req.axis)}"
+        resp.camera_pose.header.frame_id = "base"
+        resp.camera_pose.pose.position.z = 0.5
+        resp.camera_pose.pose.orientation.w = 1.0
+        return resp
+
+    node.create_service(vs_srv.SimOrbit, "/vs/sim/orbit", handle)
+    client = node.create_client(vs_srv.SimOrbit, "/vs/sim/orbit")
+    assert spin(ros_executor, client.service_is_ready)
+    future = client.call_async(vs_srv.SimOrbit.Request(angle_deg=-25.5, axis=[0.0, 1.0, 0.0]))
+    assert spin(ros_executor, future.done)
+    resp = future.result()
+    assert resp.success and resp.message == "-25.5 deg about [0.0, 1.0, 0.0]"
+    assert resp.camera_pose.header.frame_id == "base" and resp.camera_pose.pose.position.z == 0.5
 
 
 def test_servo_action(ros_context, ros_executor, spin) -> None:

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from vs_bringup.demo import DemoConfig, as_ros_parameters, orbit_offset
+from vs_bringup.demo import DemoConfig, as_ros_parameters
 from vs_common.core.errors import ConfigError
+from vs_common.core.orbit import orbit_offset
 from vs_sim.core.se3 import invert, look_at, pose_error
 
 

@@ -108,9 +108,35 @@ def test_node_set_for_every_combination(fake_root, pipeline, use_sim, rviz):
 def test_real_robot_ip_and_sim_scene(fake_root):
     real = {s.name: s for s in L.node_specs(L.LaunchArgs(use_sim=False, robot_ip="10.0.0.2"), fake_root)}
     assert real["robot_bridge"].overrides["ur.robot_ip"] == "10.0.0.2"
-    sim = {s.name: s for s in L.node_specs(L.LaunchArgs(scene="s3", env="image", robot_ip="10.0.0.2"), fake_root)}
+    sim = {s.name: s for s in L.node_specs(L.LaunchArgs(scene="image_003", env="image", robot_ip="10.0.0.2"),
+                                           fake_root)}
     assert "ur.robot_ip" not in sim["robot_bridge"].overrides
-    assert sim["camera"].overrides["scene_id"] == "s3" and sim["camera"].overrides["env"] == "image"
+    assert sim["camera"].overrides["scene_id"] == "image_003" and sim["camera"].overrides["env"] == "image"
+    with pytest.raises(ConfigError, match="unknown scene ids"):  # fails at launch, not in the camera process
+        L.node_specs(L.LaunchArgs(scene="s3"), fake_root)
+
+
+@pytest.mark.parametrize("env,scene", [("render", ""), ("render", "render_017"), ("image", "image_003")])
+def test_sim_arm_starts_at_the_scene_goal_view(fake_root, env, scene):
+    """use_sim:=true: the bridge's sim TCP, through its hand-eye, puts the camera at the scene's goal view."""
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+    from vs_sim.core.scenes import load_scenes
+    from vs_sim.core.se3 import make_pose, pose_error
+
+    bridge = next(s for s in L.node_specs(L.LaunchArgs(env=env, scene=scene), fake_root) if s.name == "robot_bridge")
+    p = L.resolve_parameters(bridge)
+    base_T_tcp = make_pose(Rotation.from_quat(p["sim.initial_quat_xyzw"]).as_matrix(), np.array(p["sim.initial_xyz"]))
+    xyz, quat = L.bridge_hand_eye(fake_root)
+    w_T_cam = base_T_tcp @ make_pose(Rotation.from_quat(quat).as_matrix(), np.array(xyz))
+    goal = load_scenes(env, ids=[scene] if scene else None)[0].w_T_goal
+    te, re = pose_error(goal, w_T_cam)
+    assert te < 1e-5 and re < 1e-3
+    # The safety box holds the start TCP with room for an orbit around it.
+    lo, hi = np.array(p["safety.workspace_min"]), np.array(p["safety.workspace_max"])
+    assert np.all(lo <= base_T_tcp[:3, 3] - 0.3 + 1e-6) and np.all(base_T_tcp[:3, 3] + 0.3 - 1e-6 <= hi)
+    real = next(s for s in L.node_specs(L.LaunchArgs(use_sim=False), fake_root) if s.name == "robot_bridge")
+    assert not any(k.startswith(("sim.", "safety.")) for k in real.overrides)  # a real cell keeps its own box
 
 
 def test_sim_camera_uses_the_bridge_hand_eye(fake_root):

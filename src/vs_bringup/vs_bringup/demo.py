@@ -36,6 +36,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
+from vs_common.core.orbit import DEFAULT_ORBIT_AXIS, orbit_offset
 from vs_sim.core.se3 import invert, make_pose, pose_error
 
 from vs_bringup import launch_logic as L
@@ -55,7 +56,7 @@ class DemoConfig:
     rotation_deg: float = describe("Initial rotation away from the goal view (deg).", default=25.0)
     axis: tuple[float, float, float] = describe(
         "Rotation axis of the initial offset, camera frame (normalised); tilts and rolls the view.",
-        default=(0.6, 0.6, 0.5))
+        default=DEFAULT_ORBIT_AXIS)
     timeout_s: float = describe("Servo action timeout (s).", default=180.0)
     image_rate_hz: float = describe("Rate cap of recorded images (Hz); keeps the bag small (the last frame is "
                                     "always kept).", default=0.5)
@@ -73,23 +74,6 @@ class DemoConfig:
         check_range("image_rate_hz", self.image_rate_hz, 0.0)
         check_range("domain_id", self.domain_id, 0, 232)
         check_range("threads", self.threads, 2, 64)
-
-
-def orbit_offset(w_T_c: np.ndarray, target_distance_m: float, rotation_deg: float,
-                 axis_c: Sequence[float]) -> np.ndarray:
-    """Camera pose rotated by ``rotation_deg`` about ``axis_c`` (camera frame) through the viewed point.
-
-    The point ``target_distance_m`` ahead on the optical axis stays fixed, so the scene stays in view while
-    the camera both turns and moves (by 2·d·sin(θ/2) for an axis ⟂ to the optical axis).
-
-    Shapes: ``w_T_c`` (4, 4) → (4, 4).
-    """
-    axis = np.asarray(axis_c, dtype=float)
-    axis = axis / np.linalg.norm(axis)
-    c_T_p = make_pose(np.eye(3), np.array([0.0, 0.0, target_distance_m]))
-    R = Rotation.from_rotvec(np.radians(rotation_deg) * axis).as_matrix()
-    # Rotate the camera about the pivot p: w_T_c' = w_T_p · R_p · p_T_c.
-    return w_T_c @ c_T_p @ make_pose(R) @ invert(c_T_p)
 
 
 def as_ros_parameters(values: dict[str, Any]) -> list:
@@ -216,11 +200,8 @@ class DemoGraph:
         self.nodes.append(ServoControllerNode(**kw("servo_controller")))
         xyz, quat = L.bridge_hand_eye()
         self.tcp_T_cam = make_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(xyz))
-        w_T_goal = getattr(getattr(self.camera, "scene", None), "w_T_goal", None)
-        if w_T_goal is not None:
-            # Start at the scene's goal view (world = robot base in the simulated cell).
-            self.arm.base_T_tcp = np.asarray(w_T_goal, dtype=float) @ invert(self.tcp_T_cam)
-            self._fit_workspace(self.arm.base_T_tcp[:3, 3])
+        # The arm starts at the scene's goal view and the workspace box holds it: launch_logic's
+        # sim_start_overrides (sim.initial_*, safety.workspace_*), as under ros2 launch use_sim:=true.
         self.bridge = RobotBridgeNode(backend=self.arm, **kw("robot_bridge"))
         self.nodes.append(self.bridge)
         self.client = Node("demo", context=self.ctx)
@@ -234,20 +215,6 @@ class DemoGraph:
     def _executor_of(self, node: Any) -> Any:
         """The robot bridge's own executor for the bridge, the shared one for every other node."""
         return self.bridge_executor if node is getattr(self, "bridge", None) else self.executor
-
-    def _fit_workspace(self, goal_xyz: np.ndarray, margin_m: float = 0.3) -> None:
-        """Grow the bridge's workspace box to hold the goal and the start view (simulated cell only).
-
-        Scenes put the camera where the scene needs it, which may be outside a box written for a real cell;
-        the safety layer would then refuse to move towards the goal.
-        """
-        p = self.params["robot_bridge"]
-        lo = np.minimum(np.asarray(p["safety.workspace_min"], float), goal_xyz - margin_m)
-        hi = np.maximum(np.asarray(p["safety.workspace_max"], float), goal_xyz + margin_m)
-        if not (np.allclose(lo, p["safety.workspace_min"]) and np.allclose(hi, p["safety.workspace_max"])):
-            print(f"[demo] simulated cell: workspace box grown to {lo.round(2).tolist()} .. {hi.round(2).tolist()} "
-                  "to hold this scene's goal", flush=True)
-        p["safety.workspace_min"], p["safety.workspace_max"] = lo.tolist(), hi.tolist()
 
     # -- running ----------------------------------------------------------------------------------------
     def start(self) -> None:

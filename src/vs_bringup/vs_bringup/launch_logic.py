@@ -201,7 +201,7 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
         over: dict[str, Any] = {}
         if p == "kovis":
             # KOVIS sees the stereo IR pair; the projector's dot pattern would move with the camera.
-            over = {"enable_infra1": True, "enable_infra2": True, "emitter_enabled": 0}
+            over = {"enable_infra1": True, "enable_infra2": True, "depth_module.emitter_enabled": 0}
         specs.append(NodeSpec("vs_perception", "camera", "camera", namespace="camera",
                               param_files=_files(root, "camera.yaml", pipeline=p), overrides=over))
     if p != "kovis":
@@ -224,9 +224,12 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim}
     if args.robot_ip and not args.use_sim:
         bridge_over["ur.robot_ip"] = args.robot_ip
-    specs.append(NodeSpec("vs_robot_bridge", "robot_bridge", "robot_bridge", lifecycle=True,
-                          param_files=_files(root, "robot_bridge.yaml", *(("sim_cell.yaml",) if args.use_sim else ()),
-                                             pipeline=p), overrides=bridge_over))
+    bridge = NodeSpec("vs_robot_bridge", "robot_bridge", "robot_bridge", lifecycle=True,
+                      param_files=_files(root, "robot_bridge.yaml", *(("sim_cell.yaml",) if args.use_sim else ()),
+                                         pipeline=p), overrides=bridge_over)
+    if args.use_sim:
+        bridge_over.update(sim_start_overrides(args, resolve_parameters(bridge), root))
+    specs.append(bridge)
     if args.rviz:
         specs.append(NodeSpec("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config(root)))))
     return specs
@@ -317,6 +320,37 @@ def resolve_parameters(spec: NodeSpec) -> dict[str, Any]:
         values.update(yaml_parameters(path, spec.name, spec.namespace))
     values.update(spec.overrides)
     return values
+
+
+def sim_start_overrides(args: LaunchArgs, bridge_params: Mapping[str, Any], root: str | Path | None = None,
+                        margin_m: float = 0.3) -> dict[str, Any]:
+    """Bridge parameters that start the simulated arm with the camera at the scene's goal view (as the demo).
+
+    The goal camera pose ``w_T_goal`` of the chosen scene (world = robot base in the simulated cell) becomes
+    the TCP pose ``w_T_goal · tcp_T_camera⁻¹`` through the bridge's hand-eye. The workspace box is grown to
+    hold that TCP ± ``margin_m`` (a box written for a real cell may not hold a scene's goal; the safety layer
+    would then refuse to move towards it), enough for the documented ``/vs/sim/orbit`` offsets.
+
+    Raises:
+        ConfigError: an unknown scene id (the message shows what ids look like).
+    """
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+    from vs_robot_bridge.core.config import SafetyConfig
+    from vs_sim.core.scenes import load_scenes
+
+    w_T_goal = np.asarray(load_scenes(args.env, ids=[args.scene] if args.scene else None)[0].w_T_goal, float)
+    xyz, quat = bridge_hand_eye(root)
+    tcp_T_cam = np.eye(4)
+    tcp_T_cam[:3, :3], tcp_T_cam[:3, 3] = Rotation.from_quat(quat).as_matrix(), xyz
+    base_T_tcp = w_T_goal @ np.linalg.inv(tcp_T_cam)
+    t = base_T_tcp[:3, 3]
+    default = SafetyConfig()
+    lo = np.minimum(np.asarray(bridge_params.get("safety.workspace_min", default.workspace_min), float), t - margin_m)
+    hi = np.maximum(np.asarray(bridge_params.get("safety.workspace_max", default.workspace_max), float), t + margin_m)
+    r = lambda a: [round(float(x), 6) for x in a]  # noqa: E731 - readable parameter values
+    return {"sim.initial_xyz": r(t), "sim.initial_quat_xyzw": r(Rotation.from_matrix(base_T_tcp[:3, :3]).as_quat()),
+            "safety.workspace_min": r(lo), "safety.workspace_max": r(hi)}
 
 
 def bridge_hand_eye(root: str | Path | None = None) -> tuple[list[float], list[float]]:

@@ -26,9 +26,9 @@ def test_camera_node_publishes_realsense_ros_topics() -> None:
     try:
         dev = SoftwareD435(W, H, FPS, fx=50.0, baseline_m=0.05)
         params = [Parameter("enable_infra1", value=True), Parameter("enable_infra2", value=True),
-                  Parameter("align_depth", value=True), Parameter("emitter_enabled", value=0),
-                  Parameter("color_profile", value=f"{W}x{H}x{FPS}"),
-                  Parameter("depth_profile", value=f"{W}x{H}x{FPS}")]
+                  Parameter("align_depth.enable", value=True), Parameter("depth_module.emitter_enabled", value=0),
+                  Parameter("rgb_camera.color_profile", value=f"{W}x{H}x{FPS}"),
+                  Parameter("depth_module.depth_profile", value=f"{W}x{H}x{FPS}")]
         cam = CameraNode(device=dev.device, parameter_overrides=params)
         assert cam.camera.emitter_enabled is False
         sub = rclpy.create_node("listener")

@@ -1,13 +1,52 @@
-"""The one ``main()`` every plain node uses (Jazzy pattern: init, construct, spin, clean shutdown)."""
+"""The one ``main()`` every plain node uses (Jazzy pattern: init, construct, spin, clean shutdown).
+
+A node that cannot start — a parameter value its config rejects, a parameter of the wrong type, a
+missing device or weights file — ends with ONE log line naming the cause and exit status
+:data:`STARTUP_FAILED`, not a traceback: ``ros2 launch`` then reports the process as died with that code.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
+import sys
 from collections.abc import Callable
+from typing import TypeVar
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+
+from vs_common.core.errors import VisualServoError
+
+N = TypeVar("N", bound=Node)
+#: Exit status of a node that could not start (sysexits' EX_CONFIG).
+STARTUP_FAILED = 78
+
+
+def _program_name() -> str:
+    """``observer`` for ``lib/vs_perception/observer`` and for ``python -m vs_perception.nodes.observer``."""
+    name = os.path.basename(sys.argv[0] or "node")
+    return name[:-3] if name.endswith(".py") else name
+
+
+def startup_error_text(err: BaseException) -> str:
+    """The error as one line (a message spanning lines is joined)."""
+    return " ".join(str(err).split())
+
+
+def construct(factory: Callable[[], N]) -> N:
+    """Build a node; a start-up error is logged as one line and ends the process with :data:`STARTUP_FAILED`.
+
+    Call it after ``rclpy.init`` inside the ``try`` whose ``finally`` shuts rclpy down (SystemExit runs it).
+    """
+    try:
+        return factory()
+    except (VisualServoError, ParameterException) as err:
+        rclpy.logging.get_logger(_program_name()).fatal(
+            f"cannot start: {startup_error_text(err)} ({type(err).__name__})")
+        raise SystemExit(STARTUP_FAILED) from None
 
 
 def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> None:
@@ -15,7 +54,7 @@ def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> Non
     rclpy.init(args=args)
     node = None
     try:
-        node = factory()
+        node = construct(factory)
         # The node's modules, models and buffers live until exit: freeze them out of the collector's full
         # passes, which otherwise stall every callback for 0.1-0.5 s in a process holding torch.
         gc.collect()

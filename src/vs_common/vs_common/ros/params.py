@@ -1,18 +1,29 @@
 """Declare ROS parameters from a frozen config dataclass and build the config from their values.
 
-Each dataclass field becomes a parameter named ``prefix + field`` with the field's description,
-its default as the default value, and its type. Tuples become arrays. A value the config rejects
-raises :class:`ConfigError` (the node fails to configure with a message that lists valid values).
+Each dataclass field becomes a parameter named ``prefix + field`` (or the name given in ``names``) with
+the field's description, its default as the default value, and its type. Tuples become arrays. A value
+the config rejects raises :class:`ConfigError` (the node fails to start with a message that lists valid
+values; :func:`vs_common.ros.main.spin_node` turns it into one log line and a non-zero exit).
+
+At run time (``ros2 param set``) a parameter is either
+
+* **read-only** (the default: device settings, models, anything the node built at start-up) — ROS refuses
+  the change with "read-only"; or
+* **dynamic** (listed in ``dynamic``): an on-set callback rebuilds the config with the new value, so the
+  dataclass' own checks accept or refuse it (the refusal names the valid values), and once ROS has stored
+  it a post-set callback hands the new config to the node's ``on_change``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError
@@ -34,31 +45,99 @@ def _to_param(value: Any) -> Any:
     return value
 
 
-def declare_config(node: Node, cls: type[T], prefix: str = "", overrides: dict[str, Any] | None = None) -> T:
+def _from_param(value: Any, default: Any, hint: Any) -> Any:
+    """A parameter value → the field value: "" → None for None defaults, arrays → tuples, int → float."""
+    if default is None and value == "":
+        return None
+    if isinstance(value, list) and (hint is tuple or typing.get_origin(hint) is tuple):
+        return tuple(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def declare_read_only(node: Node, name: str, default: Any, description: str) -> Any:
+    """Declare one described, read-only parameter (fixed once the node has started) and return its value."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True)).value
+
+
+def declare_config(node: Node, cls: type[T], prefix: str = "", overrides: dict[str, Any] | None = None, *,
+                   dynamic: bool | Iterable[str] = (), on_change: Callable[[T], None] | None = None,
+                   names: Mapping[str, str] | None = None) -> T:
     """Declare every field of ``cls`` as a described parameter on ``node`` and return the built config.
+
+    Args:
+        node: the node to declare on.
+        cls: a (frozen) config dataclass; its ``__post_init__`` validates.
+        prefix: put before each field name (``"session."``); ignored for fields in ``names``.
+        overrides: field → default replacing the dataclass default (e.g. values from a pipeline file).
+        dynamic: field names that may change at run time (True = every field); all others are read-only.
+        on_change: called with the new config after a dynamic parameter was set (required with ``dynamic``).
+        names: field → parameter name, where the ROS name differs (realsense-ros' ``align_depth.enable``).
 
     Fields whose default is ``None`` are declared as strings ("" meaning None) since ROS parameters
     cannot be null. Fields whose name starts with an underscore are skipped.
+
+    Raises:
+        ConfigError: a value the config rejects (the message names the field and the valid values).
     """
     hints = typing.get_type_hints(cls)
+    fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_") and f.init]  # type: ignore[arg-type]
+    live = {f.name for f in fields} if dynamic is True else set(dynamic or ())
+    unknown = sorted(live - {f.name for f in fields})
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no fields {unknown} to make dynamic")
+    if live and on_change is None:
+        raise ConfigError("dynamic parameters need an on_change callback to take effect")
+    param_of = {f.name: (names or {}).get(f.name, prefix + f.name) for f in fields}
+    defaults: dict[str, Any] = {}
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name.startswith("_") or not f.init:
-            continue
-        default = (overrides or {}).get(f.name, _default(f))
-        desc = ParameterDescriptor(description=f.metadata.get("description", ""))
-        name = prefix + f.name
-        none_default = default is None
-        param_default = "" if none_default else _to_param(default)
+    for f in fields:
+        default = defaults[f.name] = (overrides or {}).get(f.name, _default(f))
+        name = param_of[f.name]
+        text = f.metadata.get("description", "")
+        desc = ParameterDescriptor(description=text if f.name in live else f"{text} (read-only)".strip(),
+                                   read_only=f.name not in live)
+        param_default = "" if default is None else _to_param(default)
         if isinstance(param_default, list) and not param_default:
             raise ConfigError(f"parameter {name!r} has an empty list default; ROS cannot type it")
         value = node.declare_parameter(name, param_default, desc).value
-        if none_default and value == "":
-            value = None
-        hint = hints.get(f.name)
-        if isinstance(value, list) and (hint is tuple or typing.get_origin(hint) is tuple):
-            value = tuple(value)
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        values[f.name] = value
-    return from_mapping(cls, values)
+        values[f.name] = _from_param(value, default, hints.get(f.name))
+    config = from_mapping(cls, values)
+    if live:
+        _watch(node, cls, {param_of[n]: n for n in live}, param_of, defaults, hints, on_change)
+    return config
+
+
+def _watch(node: Node, cls: type[T], live: dict[str, str], param_of: dict[str, str], defaults: dict[str, Any],
+           hints: dict[str, Any], on_change: Callable[[T], None]) -> None:
+    """Validate (on-set) and apply (post-set) run-time changes of the parameters in ``live`` (param → field)."""
+
+    def build(changed: list[Parameter]) -> T:
+        values = {f: _from_param(node.get_parameter(p).value, defaults[f], hints.get(f)) for f, p in param_of.items()}
+        for param in changed:
+            field = live[param.name]
+            values[field] = _from_param(param.value, defaults[field], hints.get(field))
+        return from_mapping(cls, values)
+
+    def validate(params: list[Parameter]) -> SetParametersResult:
+        mine = [p for p in params if p.name in live]  # others belong to other configs or to rclpy
+        if not mine:
+            return SetParametersResult(successful=True)
+        try:
+            build(mine)
+        except ConfigError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        except (TypeError, ValueError) as err:  # a value of the right ROS type the dataclass still cannot take
+            return SetParametersResult(successful=False, reason=f"{cls.__name__}: {err}")
+        return SetParametersResult(successful=True)
+
+    def apply(params: list[Parameter]) -> None:
+        if any(p.name in live for p in params):
+            config = build([])
+            on_change(config)
+            node.get_logger().info(
+                "parameters set: " + ", ".join(f"{p.name}={p.value!r}" for p in params if p.name in live))
+
+    node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(apply)

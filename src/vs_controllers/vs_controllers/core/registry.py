@@ -26,13 +26,19 @@ from vs_common.core.errors import ConfigError
 
 from vs_controllers.core.protocol import Controller
 
-__all__ = ["CONTROLLERS", "PIPELINES", "controller_names", "make_controller", "make_pipeline",
-           "pipeline_names", "register_controller", "register_pipeline"]
+__all__ = ["CONTROLLERS", "CONTROLLER_CONFIGS", "PIPELINES", "controller_names", "controller_settings",
+           "make_controller", "make_pipeline", "pipeline_names", "register_controller", "register_pipeline"]
 
 # name → "module:callable(mapping) -> Controller"
 CONTROLLERS: dict[str, str | Callable[[Mapping[str, Any]], Controller]] = {
     "ibvs": "vs_controllers.core.ibvs:IBVSController.from_mapping",
     "cns": "vs_controllers.core.cns.controller:make_cns_controller",
+}
+
+# name → "module:ConfigClass" of the controller's config (its fields become the controller node's parameters)
+CONTROLLER_CONFIGS: dict[str, str | type] = {
+    "ibvs": "vs_controllers.core.ibvs:IBVSConfig",
+    "cns": "vs_controllers.core.cns.controller:CNSConfig",
 }
 
 # name → (observer config class, controller name)
@@ -52,9 +58,12 @@ def _resolve(ref: str | Callable) -> Any:
     return obj
 
 
-def register_controller(name: str, factory: str | Callable[[Mapping[str, Any]], Controller]) -> None:
-    """Add (or replace) a controller factory: a callable or a lazy ``"module:attr"`` path."""
+def register_controller(name: str, factory: str | Callable[[Mapping[str, Any]], Controller],
+                        config_class: str | type | None = None) -> None:
+    """Add (or replace) a controller factory: a callable or a lazy ``"module:attr"`` path (+ its config class)."""
     CONTROLLERS[name] = factory
+    if config_class is not None:
+        CONTROLLER_CONFIGS[name] = config_class
 
 
 def register_pipeline(name: str, observer_config: str, controller: str) -> None:
@@ -97,6 +106,24 @@ def _sections(name: str, config: Mapping[str, Any] | str | Path | None) -> tuple
         raise ConfigError(f"pipeline config for {name!r} has unknown sections {unknown}; "
                           f"expected 'observer' and '{name}_controller'")
     return obs, ctrl
+
+
+def controller_settings(name: str, config: Mapping[str, Any] | str | Path | None = None) -> tuple[type, dict]:
+    """The controller config class of pipeline ``name`` and the values its pipeline file gives it.
+
+    The servo controller node declares the class' fields as parameters with these values as defaults.
+
+    Raises:
+        ConfigError: unknown pipeline, or a controller registered without a config class.
+    """
+    if name not in PIPELINES:
+        raise ConfigError(f"unknown pipeline {name!r}; known pipelines are {pipeline_names()}")
+    ctrl_name = PIPELINES[name][1]
+    if ctrl_name not in CONTROLLER_CONFIGS:
+        raise ConfigError(f"controller {ctrl_name!r} was registered without a config class")
+    cls, values = _resolve(CONTROLLER_CONFIGS[ctrl_name]), _sections(name, config)[1]
+    from_mapping(cls, values)  # unknown keys and bad values fail here, naming the valid ones
+    return cls, values
 
 
 def make_pipeline(name: str, config: Mapping[str, Any] | str | Path | None = None) -> tuple[Any, Controller]:

@@ -162,6 +162,7 @@ class ServoSession:
         self.config = config or SessionConfig()
         self.state = ServoState.IDLE
         self.goal_id: str | None = None
+        self._goal_uv = np.zeros((0, 2))
         self.reason = "no goal yet"
         self.step_count = 0
         self.error = float("nan")
@@ -193,10 +194,11 @@ class ServoSession:
 
     # -- per observation ------------------------------------------------------------------------------
     def _maybe_new_goal(self, obs: Correspondences) -> None:
-        if obs.goal_id == self.goal_id:
+        # Same id with other goal keypoints: the observer re-detected the goal (a detector changed at run time).
+        if obs.goal_id == self.goal_id and np.array_equal(obs.goal_uv, self._goal_uv):
             return
         self.controller.set_goal(goal_from_observation(obs))
-        self.goal_id = obs.goal_id
+        self.goal_id, self._goal_uv = obs.goal_id, obs.goal_uv.copy()
         self._stop.reset()
         self.step_count = 0
         if self.state in (ServoState.CONVERGED, ServoState.FAILED):

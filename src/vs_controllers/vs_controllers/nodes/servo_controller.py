@@ -7,41 +7,49 @@ status message, never an exception out of a callback.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TwistStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
 from vs_common.core.errors import InputError, VisualServoError
 from vs_common.core.paths import resolve_config
 from vs_common.ros.main import spin_node
-from vs_common.ros.params import declare_config
+from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
 from vs_perception.ros.conversions import msg_to_correspondences
 
-from vs_controllers.core.registry import make_pipeline, pipeline_names
+from vs_controllers.core.registry import PIPELINES, controller_settings, make_controller, pipeline_names
 from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, StepResult
 from vs_msgs.action import Servo
 from vs_msgs.msg import Correspondences as CorrespondencesMsg
 from vs_msgs.msg import ServoStatus
 
+#: Controller settings safe to change while servoing: the gain law and the twist limits.
+RUNTIME_FIELDS = ("gain", "gain_mode", "gain_zero", "gain_inf", "gain_slope", "min_points", "max_linear_mps",
+                  "max_angular_rps", "convergence_threshold")
+
 
 class ServoControllerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("servo_controller", **kwargs)
-        d = ParameterDescriptor
-        self.pipeline = self.declare_parameter("pipeline", "ibvs", d(
-            description=f"Pipeline to run, one of {pipeline_names()}")).value
-        cfg_file = self.declare_parameter("pipeline_config", "", d(
-            description="Pipeline YAML (observer + <pipeline>_controller sections); '' = config/<pipeline>.yaml")).value
-        self.frame_id = self.declare_parameter("output_frame", "camera_color_optical_frame", d(
-            description="Frame of the published twist (must be the observing camera's optical frame)")).value
+        self.pipeline = declare_read_only(self, "pipeline", "ibvs", f"Pipeline to run, one of {pipeline_names()}")
+        cfg_file = declare_read_only(self, "pipeline_config", "", "Pipeline YAML (observer + <pipeline>_controller "
+                                     "sections): the defaults of controller.*; '' = config/<pipeline>.yaml")
+        self.frame_id = declare_read_only(self, "output_frame", "camera_color_optical_frame",
+                                          "Frame of the published twist (must be the observing camera's optical frame)")
         session_cfg = declare_config(self, SessionConfig, prefix="session.")
-        _, controller = make_pipeline(self.pipeline, resolve_config(cfg_file or f"{self.pipeline}.yaml"))
+        # The controller's settings are parameters controller.<field>, defaults from the pipeline file; gains and
+        # limits may change at run time (ros2 param set /servo_controller controller.gain 0.8).
+        cls, file_values = controller_settings(self.pipeline, resolve_config(cfg_file or f"{self.pipeline}.yaml"))
+        live = [f.name for f in dataclasses.fields(cls) if f.name in RUNTIME_FIELDS]
+        ctrl_cfg = declare_config(self, cls, prefix="controller.", overrides=file_values, dynamic=live,
+                                  on_change=self._set_controller_config)
+        controller = make_controller(PIPELINES[self.pipeline][1], dataclasses.asdict(ctrl_cfg))
         self.session = ServoSession(controller, session_cfg)
         self._observer_ms = 0.0
         self._active = None
@@ -56,6 +64,10 @@ class ServoControllerNode(Node):
         self._action = ActionServer(self, Servo, "/vs/servo/servo", execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
         self._publish(self._zero(self.session.reason))
+
+    def _set_controller_config(self, config) -> None:  # noqa: ANN001 - the pipeline's controller config class
+        # Only RUNTIME_FIELDS can differ from the running config: the controller reads them at every compute().
+        self.session.controller.config = config
 
     # -- observations -------------------------------------------------------------------------------
     def _on_obs(self, msg: CorrespondencesMsg) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
-from vs_common.core.errors import NotReadyError
+from vs_common.core.errors import NotReadyError, VisualServoError
 from vs_common.ros.image import array_to_image, model_to_camera_info, sec_to_stamp
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
@@ -25,6 +25,9 @@ TOPICS = {"color": ("color/image_raw", "rgb8"), "depth": ("depth/image_rect_raw"
           "aligned_depth": ("aligned_depth_to_color/image_raw", "16UC1"),
           "infra1": ("infra1/image_rect_raw", "mono8"), "infra2": ("infra2/image_rect_raw", "mono8")}
 INFO_QOS = QoSProfile(depth=10)  # realsense-ros camera_info: DEFAULT (reliable, keep last 10)
+#: RealSenseConfig field → realsense-ros parameter name, where they differ (the others are the same).
+PARAMETER_NAMES = {"color_profile": "rgb_camera.color_profile", "depth_profile": "depth_module.depth_profile",
+                   "align_depth": "align_depth.enable", "emitter_enabled": "depth_module.emitter_enabled"}
 
 
 class CameraNode(Node):
@@ -33,7 +36,10 @@ class CameraNode(Node):
     def __init__(self, device=None, **kwargs) -> None:  # noqa: ANN001 (an rs.device, for tests/demos)
         kwargs.setdefault("namespace", "camera")
         super().__init__("camera", **kwargs)
-        self.config = declare_config(self, RealSenseConfig)
+        # As realsense-ros: the IR projector switches at run time (ros2 param set /camera/camera
+        # depth_module.emitter_enabled 0); streams and profiles are fixed once the device streams.
+        self.config = declare_config(self, RealSenseConfig, names=PARAMETER_NAMES, dynamic=("emitter_enabled",),
+                                     on_change=self._reconfigure)
         self.camera = RealSenseCamera(self.config, device=device)
         streams = list(self.config.enabled) + (["aligned_depth"] if self.config.align_depth else [])
         self._pubs = {s: (self.create_publisher(Image, "~/" + TOPICS[s][0], IMAGE_PUB_QOS),
@@ -46,6 +52,13 @@ class CameraNode(Node):
         fps = max(parse_profile(self.config.color_profile)[2], parse_profile(self.config.depth_profile)[2])
         self._timer = self.create_timer(0.5 / fps, self._poll)
         self.get_logger().info(f"RealSense {self.camera.serial_no} streaming {streams}")
+
+    def _reconfigure(self, config: RealSenseConfig) -> None:
+        try:
+            self.camera.set_emitter(bool(config.emitter_enabled))
+        except VisualServoError as err:
+            self.get_logger().error(f"emitter not switched: {err}")
+        self.config = config
 
     def _poll(self) -> None:
         try:

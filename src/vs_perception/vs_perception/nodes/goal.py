@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
+from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import VisualServoError
 from vs_common.ros.image import (
     camera_info_to_model,
@@ -16,32 +19,43 @@ from vs_common.ros.image import (
     to_rgb,
 )
 from vs_common.ros.main import spin_node
+from vs_common.ros.params import declare_config
 from vs_common.ros.qos import LATCHED_QOS, SENSOR_QOS
 
 from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.srv import SetGoal
-from vs_perception.core.features import FeatureConfig, FeatureExtractor
+from vs_perception.core.features import DETECTORS, FeatureConfig, FeatureExtractor
 from vs_perception.core.goal_store import GoalStore
 from vs_perception.ros.conversions import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
 
 CAMERA = "/camera/camera"
 
 
+@dataclass(frozen=True)
+class GoalNodeConfig:
+    """The goal node's parameters; all but ``goal_dir`` (read at start-up) may change at run time."""
+
+    distance_prior_m: float = describe(
+        "Camera-to-scene distance at the goal (m) for CNS-style controllers; NaN = from goal depth", default=math.nan)
+    detector: str = describe(f"Detector used to check that a new goal has keypoints, one of {list(DETECTORS)}",
+                             default="akaze")
+    goal_dir: str = describe("Goal folder to load at start ('' = none)", default="")
+    save_dir: str = describe("Folder to save every new goal into ('' = do not save)", default="")
+
+    def __post_init__(self) -> None:
+        check_choice("detector", self.detector, DETECTORS)
+        if not math.isnan(self.distance_prior_m):
+            check_range("distance_prior_m", self.distance_prior_m, 0.0, lo_open=True)
+
+
 class GoalNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("goal", **kwargs)
-        d = ParameterDescriptor
-        self.prior = self.declare_parameter("distance_prior_m", float("nan"), d(
-            description="Camera-to-scene distance at the goal (m) for CNS-style controllers; NaN = from goal depth")
-        ).value
-        detector = self.declare_parameter("detector", "akaze", d(
-            description="Detector used to check that a new goal has keypoints (sift, orb, akaze)")).value
-        load_dir = self.declare_parameter(
-            "goal_dir", "", d(description="Goal folder to load at start ('' = none)")).value
-        self.save_dir = self.declare_parameter("save_dir", "", d(
-            description="Folder to save every new goal into ('' = do not save)")).value
+        cfg = declare_config(self, GoalNodeConfig, dynamic=("distance_prior_m", "detector", "save_dir"),
+                             on_change=self._apply)
         self.store = GoalStore()
-        self.extractor = FeatureExtractor(FeatureConfig(detector=detector))
+        self._apply(cfg)
+        load_dir = cfg.goal_dir
         self._color: Image | None = None
         self._depth: Image | None = None
         self._info: CameraInfo | None = None
@@ -57,6 +71,11 @@ class GoalNode(Node):
                 self._activate(lambda: self.store.load(load_dir))
             except VisualServoError as err:
                 self.get_logger().error(f"cannot load goal folder {load_dir!r}: {err}")
+
+    def _apply(self, cfg: GoalNodeConfig) -> None:
+        """Take the (validated) settings: the next goal uses them."""
+        self.prior, self.save_dir = cfg.distance_prior_m, cfg.save_dir
+        self.extractor = FeatureExtractor(FeatureConfig(detector=cfg.detector))
 
     def _activate(self, make) -> tuple[str, int]:
         goal = make()

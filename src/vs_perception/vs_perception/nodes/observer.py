@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -24,7 +23,7 @@ from vs_common.ros.image import (
     to_rgb,
 )
 from vs_common.ros.main import spin_node
-from vs_common.ros.params import declare_config
+from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import DATA_QOS, IMAGE_PUB_QOS, LATCHED_QOS, SENSOR_QOS
 
 from vs_msgs.msg import Correspondences as CorrespondencesMsg
@@ -47,9 +46,10 @@ LATEST_FRAME_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT
 class ObserverNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("observer", **kwargs)
-        self.use_depth = self.declare_parameter("use_depth", True, ParameterDescriptor(
-            description="Sample the aligned depth image at matched keypoints (current_depth)")).value
-        self.observer = Observer(declare_config(self, ObserverConfig))
+        self.use_depth = declare_read_only(self, "use_depth", True,
+                                           "Sample the aligned depth image at matched keypoints (current_depth)")
+        # Every observer setting may change at run time (ros2 param set /observer detector orb): see _reconfigure.
+        self.observer = Observer(declare_config(self, ObserverConfig, dynamic=True, on_change=self._reconfigure))
         self._goal = None
         self._goal_stamp = 0.0
         self._prior = math.nan
@@ -77,6 +77,19 @@ class ObserverNode(Node):
             return
         self._goal, self._goal_stamp = goal, stamp_to_sec(msg.header.stamp)
         self.get_logger().info(f"goal {goal.goal_id}: {len(obs)} keypoints")
+
+    def _reconfigure(self, config: ObserverConfig) -> None:
+        """A new observer for the new settings; the current goal is re-detected with them (same goal id)."""
+        observer = Observer(config)
+        if self._goal is not None:
+            g = self._goal
+            try:
+                observer.set_goal(g.image, g.depth, g.camera, g.goal_id)
+            except VisualServoError as err:
+                self._goal = None  # no correspondences → the controller's input watchdog gives a zero twist
+                self.get_logger().error(f"goal {g.goal_id!r} dropped: not usable with the new settings ({err}); "
+                                        "set a new goal")
+        self.observer = observer
 
     def _on_image(self, msg: Image) -> None:
         try:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy.spatial.transform import Rotation
-from vs_common.core.errors import RobotFault
+from vs_common.core.errors import InputError, RobotFault, SafetyViolation
 from vs_sim.core.se3 import integrate_twist, make_pose
 
 from vs_robot_bridge.core.config import SimBackendConfig
@@ -79,6 +79,23 @@ class SimBackend:
 
     def restore_link(self) -> None:
         self._link_up = True
+
+    # --- simulation only -------------------------------------------------------------------------
+    def teleport(self, base_T_tcp: np.ndarray) -> None:
+        """Put the TCP at ``base_T_tcp``, at rest (``/vs/sim/orbit``); refused while the arm moves.
+
+        Raises:
+            SafetyViolation: a commanded or residual motion (a servo run is moving the arm).
+            InputError: not a finite (4, 4) rigid transform.
+        """
+        self._advance()
+        if np.linalg.norm(self._target) > 1e-9 or np.linalg.norm(self._v) > 1e-9:
+            raise SafetyViolation("the arm is moving (a servo command is active): cancel the servo run, then retry")
+        T = np.asarray(base_T_tcp, dtype=np.float64)
+        if T.shape != (4, 4) or not np.all(np.isfinite(T)) or \
+                not np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-6):
+            raise InputError("teleport needs a finite (4, 4) rigid transform")
+        self.base_T_tcp = T.copy()
 
     # --- RobotBackend ----------------------------------------------------------------------------
     @property

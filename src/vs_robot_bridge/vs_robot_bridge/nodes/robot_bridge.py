@@ -20,14 +20,19 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import VisualServoError
-from vs_common.ros.params import declare_config
+from vs_common.core.frames import camera_link, tcp_to_camera_link
+from vs_common.ros.main import construct
+from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
+from vs_common.ros.tf import TransformPublisher, publish_static_transforms
 
 from vs_msgs.msg import RobotStatus
 from vs_robot_bridge.core.backend import RobotBackend, make_backend
 from vs_robot_bridge.core.bridge import RobotBridge
 from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig, SimBackendConfig, UrRtdeConfig
+from vs_robot_bridge.core.safety import hand_eye_transform
 from vs_robot_bridge.ros import conversions as conv
+from vs_robot_bridge.ros.sim_orbit import SimOrbitService
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 _GROUPS = ((BridgeConfig, ""), (SafetyConfig, "safety."), (UrRtdeConfig, "ur."), (SimBackendConfig, "sim."))
@@ -40,7 +45,7 @@ class RobotBridgeNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         for cls, prefix in _GROUPS:
             declare_config(self, cls, prefix)
-        self.declare_parameter("autostart", False)
+        declare_read_only(self, "autostart", False, "Configure and activate at start-up (no lifecycle manager)")
         self._injected = backend
         self.core: RobotBridge | None = None
         self._last_state = None
@@ -101,8 +106,18 @@ class RobotBridgeNode(LifecycleNode):
             self.create_timer(1.0 / cfg.control_rate_hz, self._on_tick),
             self.create_timer(1.0 / cfg.status_rate_hz, self._publish_status),
         ]
+        self._entities += self._frames(safety)
+        if self.core.backend.name == "sim":  # the simulated cell's offset mechanism (docs/demo.md)
+            self._entities += SimOrbitService(self, self.core).entities
         self._publish_status()
         return SUCCESS
+
+    def _frames(self, safety: SafetyConfig) -> list:
+        """TF: ``base → tool0`` on /tf with every status, the hand-eye ``tool0 → camera_link`` on /tf_static."""
+        self._tf = TransformPublisher(self)
+        static = publish_static_transforms(
+            self, [(safety.tcp_frame, camera_link(), tcp_to_camera_link(hand_eye_transform(safety)))])
+        return [p for p in (self._tf.publisher, static) if p is not None]
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -175,6 +190,7 @@ class RobotBridgeNode(LifecycleNode):
             r = status.robot
             if r.base_T_tcp is not None:
                 self.pose_pub.publish(conv.matrix_to_pose_stamped(r.base_T_tcp, stamp, base))
+                self._tf.publish(r.base_T_tcp, base, self.core.filter.config.tcp_frame, stamp)
             if r.joint_positions is not None:
                 self.joint_pub.publish(conv.joint_state_msg(r.joint_names, r.joint_positions, r.joint_velocities,
                                                             stamp))
@@ -184,17 +200,19 @@ class RobotBridgeNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
-    node = RobotBridgeNode()
+    node = None
     try:
+        node = construct(RobotBridgeNode)  # a bad parameter: one log line, exit status STARTUP_FAILED
         if node.get_parameter("autostart").value and node.trigger_configure() == SUCCESS:
             node.trigger_activate()  # on failure the node stays up, unconfigured/inactive, for a manual retry
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node.core is not None:
-            node.core.cleanup()  # speedStop + stopScript + disconnect, whatever state we were in
-        node.destroy_node()
+        if node is not None:
+            if node.core is not None:
+                node.core.cleanup()  # speedStop + stopScript + disconnect, whatever state we were in
+            node.destroy_node()
         rclpy.try_shutdown()
 
 

@@ -7,6 +7,8 @@ The robot side (twist → pose) is the robot bridge's sim backend; this node onl
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
@@ -15,9 +17,11 @@ from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.errors import VisualServoError
+from vs_common.core.frames import camera_tree
 from vs_common.ros.image import array_to_image, metres_to_depth16, model_to_camera_info
 from vs_common.ros.main import spin_node
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
+from vs_common.ros.tf import publish_static_transforms
 
 from vs_sim.core.cells import make_cell
 from vs_sim.core.render_process import CellProcess, fork_available
@@ -35,7 +39,7 @@ def pose_from_xyz_quat(xyz, quat_xyzw) -> np.ndarray:
 class SimCameraNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("camera", namespace="/camera", **kwargs)
-        d = ParameterDescriptor
+        d = partial(ParameterDescriptor, read_only=True)  # the cell and its scene are built once, here
         env = self.declare_parameter("env", "render", d(description="Simulated environment: render or image")).value
         scene_id = self.declare_parameter("scene_id", "", d(description="Scene to load ('' = the first)")).value
         rate = self.declare_parameter("rate_hz", 10.0, d(description="Frame rate (Hz); rendering may cap it")).value
@@ -66,6 +70,12 @@ class SimCameraNode(Node):
         self.last_frame = None  # the newest rendered Frame (the in-process demo reads it)
         streams = ["color"] + (["depth"] if self.enable_depth else []) + (["ir"] if self.enable_infra else [])
         self.streams = tuple(streams)
+        # As realsense-ros (publish_tf): camera_link → camera_<s>_frame → camera_<s>_optical_frame; the depth is
+        # rendered from the colour camera, infra1 sits at colour and infra2 one baseline along its x.
+        placed = {"color": np.eye(4), "depth": np.eye(4)}
+        if self.enable_infra:
+            placed.update(infra1=np.eye(4), infra2=make_pose(t=np.array([self.cell.baseline_m, 0.0, 0.0])))
+        self._tf_static = publish_static_transforms(self, camera_tree(placed))
         pub = lambda t, name: self.create_publisher(t, f"{NS}/{name}", IMAGE_PUB_QOS)  # noqa: E731
         self.pubs = {
             "color": pub(Image, "color/image_raw"), "color_info": pub(CameraInfo, "color/camera_info"),
