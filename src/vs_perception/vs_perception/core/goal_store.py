@@ -81,18 +81,70 @@ def make_goal(image: np.ndarray, camera: CameraModel, depth: np.ndarray | None =
                 stamp=time.time() if stamp is None else float(stamp), source=source)
 
 
-def _read_camera(path: Path) -> CameraModel:
-    data = yaml.safe_load(path.read_text()) or {}
+def _read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; InputError naming the file when it is unreadable or not a mapping."""
     try:
-        if "camera_matrix" in data:  # ROS camera_calibration format
-            K = np.asarray(data["camera_matrix"]["data"], dtype=np.float64).reshape(3, 3)
-            w, h = int(data["image_width"]), int(data["image_height"])
-        else:
-            K = np.asarray(data["K"], dtype=np.float64).reshape(3, 3)
-            w, h = int(data["width"]), int(data["height"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{path}: expected keys K, width, height (or a ROS camera_info YAML): {err}") from err
-    return CameraModel(K=K, width=w, height=h)
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"{path}: not readable as YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def _read_camera(path: Path) -> CameraModel:
+    data = _read_yaml(path)
+    ros = "camera_matrix" in data  # ROS camera_calibration format
+    k_field, w_field, h_field = ("camera_matrix.data", "image_width", "image_height") if ros else ("K", "width",
+                                                                                                   "height")
+    try:
+        raw_k = data["camera_matrix"]["data"] if ros else data["K"]
+    except (KeyError, TypeError) as err:
+        raise InputError(f"{path}: missing field {k_field} (expected keys K, width, height, or a ROS "
+                         f"camera_info YAML)") from err
+    try:
+        K = np.asarray(raw_k, dtype=np.float64).reshape(3, 3)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: field {k_field} must be 9 numbers (or a 3x3 list), got {raw_k!r}") from err
+    size = []
+    for field in (w_field, h_field):
+        value = data.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InputError(f"{path}: field {field} must be a positive integer (pixels), got {value!r}")
+        size.append(value)
+    try:
+        return CameraModel(K=K, width=size[0], height=size[1])
+    except InputError as err:
+        raise InputError(f"{path}: field {k_field}: {err}") from err
+
+
+def _read_meta(path: Path) -> tuple[str, float | None]:
+    """(goal_id, stamp) from goal.yaml; InputError naming the file and the field."""
+    meta = _read_yaml(path)
+    goal_id, stamp = meta.get("goal_id", ""), meta.get("stamp")
+    if goal_id is None:
+        goal_id = ""
+    if not isinstance(goal_id, str | int) or isinstance(goal_id, bool):
+        raise InputError(f"{path}: field goal_id must be a string, got {goal_id!r}")
+    if stamp is not None:
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not np.isfinite(stamp):
+            raise InputError(f"{path}: field stamp must be a finite number of seconds, got {stamp!r}")
+        stamp = float(stamp)
+    return str(goal_id), stamp
+
+
+def _read_depth_npy(path: Path) -> np.ndarray:
+    try:
+        depth = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"{path}: not a numeric .npy array (objects are refused): {err}") from err
+    if not isinstance(depth, np.ndarray) or depth.dtype.kind not in "fiu":
+        raise InputError(f"{path}: depth must be a float array in metres, got dtype {getattr(depth, 'dtype', None)}")
+    if depth.ndim != 2:
+        raise InputError(f"{path}: depth must be a 2-D (H, W) array, got shape {depth.shape}")
+    return depth
 
 
 def load_goal(folder: str | Path, goal_id: str = "") -> Goal:
@@ -118,12 +170,12 @@ def load_goal(folder: str | Path, goal_id: str = "") -> Goal:
             raise InputError(f"{folder / DEPTH_PNG} must be a single-channel 16-bit PNG in millimetres")
         depth = raw.astype(np.float32) * 1e-3
     elif (folder / DEPTH_NPY).is_file():
-        depth = np.load(folder / DEPTH_NPY, allow_pickle=False)
-    meta = {}
-    if (folder / META_FILE).is_file():
-        meta = yaml.safe_load((folder / META_FILE).read_text()) or {}
-    return make_goal(image, camera, depth, goal_id=goal_id or str(meta.get("goal_id", "")),
-                     stamp=meta.get("stamp"), source=f"file:{folder.name}")
+        depth = _read_depth_npy(folder / DEPTH_NPY)
+    meta_id, stamp = _read_meta(folder / META_FILE) if (folder / META_FILE).is_file() else ("", None)
+    try:
+        return make_goal(image, camera, depth, goal_id=goal_id or meta_id, stamp=stamp, source=f"file:{folder.name}")
+    except InputError as err:
+        raise InputError(f"goal folder {folder}: {err}") from err
 
 
 def save_goal(goal: Goal, folder: str | Path) -> Path:
