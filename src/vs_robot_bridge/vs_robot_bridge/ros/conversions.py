@@ -49,7 +49,12 @@ def matrix_to_pose_stamped(T: np.ndarray, stamp: Time, frame_id: str) -> PoseSta
     T = np.asarray(T, dtype=np.float64)
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
         raise InputError(f"pose must be a finite 4x4 matrix, got shape {T.shape}")
-    q = Rotation.from_matrix(T[:3, :3]).as_quat()
+    try:
+        q = Rotation.from_matrix(T[:3, :3]).as_quat()
+    except ValueError as err:  # a singular "rotation"
+        raise InputError(f"pose rotation is not a rotation matrix: {err}") from err
+    if not np.all(np.isfinite(q)):
+        raise InputError("pose rotation is not a rotation matrix")
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(x) for x in T[:3, 3])
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(x) for x in q)
