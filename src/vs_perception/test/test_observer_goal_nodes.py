@@ -127,3 +127,49 @@ def test_observer_survives_bad_frames(graph, ros_executor, spin) -> None:
     assert got["corr"] == []
     publish(pubs, img, 4.0)  # and it still works afterwards
     assert spin(ros_executor, lambda: len(got["corr"]) > 0, timeout=10.0)
+
+
+def _set_remote(ex, spin, probe, node_name: str, name: str, value):
+    """``ros2 param set /<node_name> <name> <value>``: the SetParameters service over DDS."""
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(probe, node_name)
+    assert spin(ex, client.services_are_ready, timeout=10.0)
+    fut = client.set_parameters([Parameter(name, value=value)])
+    assert spin(ex, fut.done, timeout=10.0)
+    return fut.result().results[0]
+
+
+def test_detector_parameters_rejected_or_applied_at_run_time(graph, ros_executor, spin) -> None:
+    goal_node, obs_node, probe, pubs, got, client = graph
+    img = texture(2)
+    assert spin(ros_executor, lambda: pubs["color"].get_subscription_count() >= 2)
+    publish(pubs, img, 1.0)
+    assert spin(ros_executor, lambda: goal_node._color is not None and goal_node._info is not None)
+    goal_id = call(ros_executor, spin, client, SetGoal.Request(source=SetGoal.Request.SOURCE_CURRENT_FRAME)).goal_id
+    assert spin(ros_executor, lambda: obs_node._goal is not None)
+    orb_goal = obs_node.observer.goal.goal_uv.copy()
+
+    for node in ("/observer", "/goal"):
+        res = _set_remote(ros_executor, spin, probe, node, "detector", "surf")
+        assert not res.successful and "choose one of ['sift', 'orb', 'akaze']" in res.reason
+    assert obs_node.observer.config.detector == "orb" and goal_node.extractor.config.detector == "orb"
+
+    assert _set_remote(ros_executor, spin, probe, "/observer", "detector", "sift").successful
+    assert _set_remote(ros_executor, spin, probe, "/goal", "detector", "sift").successful
+    assert obs_node.observer.config.detector == "sift" and goal_node.extractor.config.detector == "sift"
+    # The observer re-detected the goal with SIFT (same id), and observes with it from the next frame.
+    assert obs_node.observer.goal.goal_id == goal_id
+    assert not np.array_equal(obs_node.observer.goal.goal_uv, orb_goal)
+    got["corr"].clear()
+    publish(pubs, shifted(img, 3.0, 2.0), 2.0)
+    assert spin(ros_executor, lambda: len(got["corr"]) > 0, timeout=10.0)
+    m = got["corr"][-1]
+    assert np.allclose(np.asarray(m.goal_uv).reshape(-1, 2), obs_node.observer.goal.goal_uv, atol=1e-3)
+
+    res = _set_remote(ros_executor, spin, probe, "/observer", "ratio", 1.5)
+    assert not res.successful and "ratio" in res.reason
+    res = _set_remote(ros_executor, spin, probe, "/observer", "use_depth", False)
+    assert not res.successful and "read-only" in res.reason.lower()
+    res = _set_remote(ros_executor, spin, probe, "/goal", "goal_dir", "/tmp")
+    assert not res.successful and "read-only" in res.reason.lower()

@@ -68,3 +68,23 @@ def test_camera_node_publishes_realsense_ros_topics() -> None:
         sub.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_emitter_switches_at_run_time_and_profiles_are_read_only(ros_context) -> None:
+    """As realsense-ros: ``ros2 param set /camera/camera depth_module.emitter_enabled 0`` switches the projector."""
+    dev = SoftwareD435(W, H, FPS)
+    cam = CameraNode(device=dev.device, context=ros_context, parameter_overrides=[
+        Parameter("rgb_camera.color_profile", value=f"{W}x{H}x{FPS}"),
+        Parameter("depth_module.depth_profile", value=f"{W}x{H}x{FPS}")])
+    try:
+        assert cam.get_fully_qualified_name() == "/camera/camera" and cam.camera.emitter_enabled is True
+        assert cam.set_parameters([Parameter("depth_module.emitter_enabled", value=0)])[0].successful
+        assert cam.camera.emitter_enabled is False and cam.config.emitter_enabled == 0
+        bad = cam.set_parameters([Parameter("depth_module.emitter_enabled", value=3)])[0]
+        assert not bad.successful and "choose one of [0, 1]" in bad.reason and cam.camera.emitter_enabled is False
+        for name, value in (("rgb_camera.color_profile", "1280x720x30"), ("align_depth.enable", True),
+                            ("enable_infra1", True)):
+            res = cam.set_parameters([Parameter(name, value=value)])[0]
+            assert not res.successful and "read-only" in res.reason.lower(), name
+    finally:
+        cam.destroy_node()

@@ -16,6 +16,7 @@ At run time (``ros2 param set``) a parameter is either
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -49,6 +50,8 @@ def _from_param(value: Any, default: Any, hint: Any) -> Any:
     """A parameter value → the field value: "" → None for None defaults, arrays → tuples, int → float."""
     if default is None and value == "":
         return None
+    if isinstance(value, array.array):  # arrays set over the parameter services arrive as array.array
+        value = value.tolist()
     if isinstance(value, list) and (hint is tuple or typing.get_origin(hint) is tuple):
         return tuple(value)
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):

@@ -16,6 +16,7 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
+from vs_common.core.config import check_choice
 from vs_common.core.errors import InputError, VisualServoError
 from vs_common.core.paths import resolve_config
 from vs_common.ros.main import spin_node
@@ -42,6 +43,7 @@ class ServoControllerNode(Node):
                                      "sections): the defaults of controller.*; '' = config/<pipeline>.yaml")
         self.frame_id = declare_read_only(self, "output_frame", "camera_color_optical_frame",
                                           "Frame of the published twist (must be the observing camera's optical frame)")
+        check_choice("pipeline", self.pipeline, pipeline_names())
         session_cfg = declare_config(self, SessionConfig, prefix="session.")
         # The controller's settings are parameters controller.<field>, defaults from the pipeline file; gains and
         # limits may change at run time (ros2 param set /servo_controller controller.gain 0.8).
