@@ -135,7 +135,17 @@ def test_timestamp_mapper() -> None:
 def test_shipped_camera_yaml_is_a_valid_config() -> None:
     import yaml
     from vs_common.core.config import from_mapping
+    from vs_perception.core.realsense import ROS_PARAMETER_NAMES
 
     path = __import__("pathlib").Path(__file__).resolve().parents[3] / "config" / "camera.yaml"
     params = yaml.safe_load(path.read_text())["camera"]["camera"]["ros__parameters"]
-    assert from_mapping(RealSenseConfig, params).align_depth is True
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    field_of = {ros: f for f, ros in ROS_PARAMETER_NAMES.items()}  # realsense-ros names in the file
+    cfg = from_mapping(RealSenseConfig, {field_of.get(k, k): v for k, v in flat(params).items()})
+    assert cfg.align_depth is True and cfg.color_profile == "640x480x30" and cfg.emitter_enabled == 1

@@ -88,3 +88,26 @@ def test_emitter_switches_at_run_time_and_profiles_are_read_only(ros_context) ->
             assert not res.successful and "read-only" in res.reason.lower(), name
     finally:
         cam.destroy_node()
+
+
+def test_static_tf_from_the_device_extrinsics(ros_context, ros_executor, spin) -> None:
+    tf2_msgs = pytest.importorskip("tf2_msgs.msg")
+    from vs_common.ros.tf import TF_STATIC_QOS
+
+    dev = SoftwareD435(W, H, FPS, baseline_m=0.05, color_offset_m=0.015)
+    cam = CameraNode(device=dev.device, context=ros_context, parameter_overrides=[
+        Parameter("enable_infra1", value=True), Parameter("enable_infra2", value=True),
+        Parameter("rgb_camera.color_profile", value=f"{W}x{H}x{FPS}"),
+        Parameter("depth_module.depth_profile", value=f"{W}x{H}x{FPS}")])
+    probe = rclpy.create_node("tf_probe", context=ros_context)
+    got: list = []
+    probe.create_subscription(tf2_msgs.TFMessage, "/tf_static", got.append, TF_STATIC_QOS)
+    for n in (cam, probe):
+        ros_executor.add_node(n)
+    assert spin(ros_executor, lambda: bool(got), timeout=10.0)
+    tf = {(t.header.frame_id, t.child_frame_id): t.transform.translation for m in got for t in m.transforms}
+    expect = {"color": 0.0, "depth": 0.015, "infra1": 0.015, "infra2": 0.065}  # optical x = body -y
+    for s, x_opt in expect.items():
+        t = tf[("camera_link", f"camera_{s}_frame")]
+        assert np.allclose([t.x, t.y, t.z], [0.0, -x_opt, 0.0], atol=1e-6), s
+        assert (f"camera_{s}_frame", f"camera_{s}_optical_frame") in tf

@@ -58,6 +58,11 @@ def parse_profile(text: str) -> tuple[int, int, int]:
     return w, h, fps
 
 
+#: RealSenseConfig field → the realsense-ros parameter name of the camera node, where they differ.
+ROS_PARAMETER_NAMES = {"color_profile": "rgb_camera.color_profile", "depth_profile": "depth_module.depth_profile",
+                       "align_depth": "align_depth.enable", "emitter_enabled": "depth_module.emitter_enabled"}
+
+
 @dataclass(frozen=True)
 class RealSenseConfig:
     """Streams and options of the D435, named after the realsense-ros parameters they mirror."""
@@ -251,6 +256,20 @@ class RealSenseCamera:
         if key not in self._profiles:
             raise NotReadyError(f"stream {stream!r} is not enabled; enabled: {list(self._profiles)}")
         return intrinsics_to_camera(self._profiles[key].get_intrinsics())
+
+    def pose_in_color(self, stream: str) -> np.ndarray:
+        """(4, 4) pose of an enabled stream's optical frame in the colour optical frame (the SDK's extrinsics).
+
+        Raises:
+            NotReadyError: the stream or colour is not enabled.
+        """
+        if stream not in self._profiles or "color" not in self._profiles:
+            raise NotReadyError(f"extrinsics need {stream!r} and 'color' enabled; enabled: {list(self._profiles)}")
+        e = self._profiles[stream].get_extrinsics_to(self._profiles["color"])  # p_color = R p_stream + t
+        T = np.eye(4)
+        T[:3, :3] = np.asarray(e.rotation, float).reshape(3, 3).T  # the SDK stores R column-major
+        T[:3, 3] = e.translation
+        return T
 
     @property
     def baseline_m(self) -> float:

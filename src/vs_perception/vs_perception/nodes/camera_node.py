@@ -13,21 +13,27 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.errors import NotReadyError, VisualServoError
+from vs_common.core.frames import camera_tree
 from vs_common.ros.image import array_to_image, model_to_camera_info, sec_to_stamp
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS
+from vs_common.ros.tf import publish_static_transforms
 
-from vs_perception.core.realsense import INFO_FRAMES, OPTICAL_FRAMES, RealSenseCamera, RealSenseConfig, parse_profile
+from vs_perception.core.realsense import (
+    INFO_FRAMES,
+    OPTICAL_FRAMES,
+    ROS_PARAMETER_NAMES,
+    RealSenseCamera,
+    RealSenseConfig,
+    parse_profile,
+)
 
 #: stream → (image topic, encoding); camera_info is published next to each image.
 TOPICS = {"color": ("color/image_raw", "rgb8"), "depth": ("depth/image_rect_raw", "16UC1"),
           "aligned_depth": ("aligned_depth_to_color/image_raw", "16UC1"),
           "infra1": ("infra1/image_rect_raw", "mono8"), "infra2": ("infra2/image_rect_raw", "mono8")}
 INFO_QOS = QoSProfile(depth=10)  # realsense-ros camera_info: DEFAULT (reliable, keep last 10)
-#: RealSenseConfig field → realsense-ros parameter name, where they differ (the others are the same).
-PARAMETER_NAMES = {"color_profile": "rgb_camera.color_profile", "depth_profile": "depth_module.depth_profile",
-                   "align_depth": "align_depth.enable", "emitter_enabled": "depth_module.emitter_enabled"}
 
 
 class CameraNode(Node):
@@ -38,7 +44,7 @@ class CameraNode(Node):
         super().__init__("camera", **kwargs)
         # As realsense-ros: the IR projector switches at run time (ros2 param set /camera/camera
         # depth_module.emitter_enabled 0); streams and profiles are fixed once the device streams.
-        self.config = declare_config(self, RealSenseConfig, names=PARAMETER_NAMES, dynamic=("emitter_enabled",),
+        self.config = declare_config(self, RealSenseConfig, names=ROS_PARAMETER_NAMES, dynamic=("emitter_enabled",),
                                      on_change=self._reconfigure)
         self.camera = RealSenseCamera(self.config, device=device)
         streams = list(self.config.enabled) + (["aligned_depth"] if self.config.align_depth else [])
@@ -49,9 +55,19 @@ class CameraNode(Node):
         self._infos = {s: model_to_camera_info(self.camera.camera_model(s), frame_id=INFO_FRAMES[s],
                                                baseline_m=baseline if s == "infra2" else 0.0) for s in streams}
         self.camera.start()
+        self._tf_static = self._publish_frames(streams)
         fps = max(parse_profile(self.config.color_profile)[2], parse_profile(self.config.depth_profile)[2])
         self._timer = self.create_timer(0.5 / fps, self._poll)
         self.get_logger().info(f"RealSense {self.camera.serial_no} streaming {streams}")
+
+    def _publish_frames(self, streams: list[str]):  # noqa: ANN202 - the /tf_static publisher or None
+        """realsense-ros' static TF: camera_link (here: at the colour camera) → camera_<s>_frame → optical."""
+        try:
+            placed = {s: self.camera.pose_in_color(s) for s in streams if s != "aligned_depth"}
+        except VisualServoError as err:
+            self.get_logger().warning(f"no camera TF published: {err}")
+            return None
+        return publish_static_transforms(self, camera_tree(placed))
 
     def _reconfigure(self, config: RealSenseConfig) -> None:
         try:
