@@ -85,3 +85,10 @@ def test_ros_camera_info_yaml_fields_named(folder) -> None:
                                                         "image_width": W, "image_height": None}))
     with pytest.raises(InputError, match="image_height"):
         load_goal(folder)
+
+
+def test_unknown_user_home_is_a_clear_error() -> None:
+    from vs_common.core.errors import NotReadyError
+
+    with pytest.raises(NotReadyError, match="does not exist"):
+        load_goal("~no_such_user_17/goal")

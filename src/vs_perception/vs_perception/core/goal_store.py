@@ -149,7 +149,10 @@ def _read_depth_npy(path: Path) -> np.ndarray:
 
 def load_goal(folder: str | Path, goal_id: str = "") -> Goal:
     """Load a goal folder (see the module docstring). NotReadyError when the folder or image is missing."""
-    folder = Path(folder).expanduser()
+    try:
+        folder = Path(folder).expanduser()
+    except RuntimeError as err:  # "~user/..." for a user that does not exist
+        raise NotReadyError(f"goal folder {str(folder)!r} does not exist: {err}") from err
     if not folder.is_dir():
         raise NotReadyError(f"goal folder {folder} does not exist")
     img_path = folder / IMAGE_FILE
