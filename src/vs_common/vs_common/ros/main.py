@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -63,6 +64,17 @@ def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_further_interrupts()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def ignore_further_interrupts() -> None:
+    """Shutting down: ignore further SIGINTs (call first in ``main``'s ``finally``).
+
+    Ctrl-C in a terminal reaches every node twice, from the terminal and from ``ros2 launch``; the second
+    would raise KeyboardInterrupt in the middle of the clean-up (exit code -2, a traceback, a bridge that
+    may not have stopped the arm). SIGTERM, launch's escalation, still ends a node that hangs.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import VisualServoError
 from vs_common.core.frames import camera_link, tcp_to_camera_link
-from vs_common.ros.main import construct
+from vs_common.ros.main import construct, ignore_further_interrupts
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
 from vs_common.ros.tf import TransformPublisher, publish_static_transforms
@@ -209,6 +209,7 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_further_interrupts()  # a second Ctrl-C must not cut the arm's stop short
         if node is not None:
             if node.core is not None:
                 node.core.cleanup()  # speedStop + stopScript + disconnect, whatever state we were in
