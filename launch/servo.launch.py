@@ -3,10 +3,11 @@
     ros2 launch vs_bringup servo.launch.py pipeline:=ibvs use_sim:=true observer:=akaze rviz:=true record:=true
     ros2 launch vs_bringup servo.launch.py -s        # the arguments, their descriptions and choices
 
-All decisions (which nodes, which parameter files, remappings, the bag command) are made by
-``vs_bringup.launch_logic``, which is tested without ``launch``; this file only turns its plain data into
-launch actions. ``launch`` / ``launch_ros`` are imported inside the functions so the file parses and lints
-where they are not installed.
+All decisions (which nodes, which parameter files, remappings, the bag command, what to do without rviz2
+or rosbag2) are made by ``vs_bringup.launch_logic``, which is tested without ``launch``; this file only
+turns its plain data into launch actions. An argument that is not declared here ends the launch before
+anything starts (``ros2 launch`` itself would ignore it). ``launch`` / ``launch_ros`` are imported inside
+the functions so the file parses and lints where they are not installed.
 """
 
 from __future__ import annotations
@@ -25,15 +26,18 @@ def _graph(context, *args, **kwargs):
     """OpaqueFunction body: resolve the arguments, then build one action per node (+ the recorder)."""
     from launch.actions import EmitEvent, ExecuteProcess, LogInfo
     from launch.events import matches_action
-    from launch.substitutions import LaunchConfiguration
+    from launch.logging import get_logger
     from launch_ros.actions import LifecycleNode, Node
     from launch_ros.events.lifecycle import ChangeState
     from lifecycle_msgs.msg import Transition
 
-    values = {a.name: LaunchConfiguration(a.name).perform(context) for a in launch_logic.LAUNCH_ARGUMENTS}
-    args = launch_logic.parse_launch_args(values)
+    # Every configuration in scope, not only the declared ones: an unknown or misspelt argument raises here.
+    args = launch_logic.parse_launch_args(dict(context.launch_configurations))
+    plan = launch_logic.launch_plan(args)
+    for warning in plan.warnings:
+        get_logger("vs_bringup").warning(warning)
     actions = [LogInfo(msg=f"vs_bringup: pipeline={args.pipeline} use_sim={args.use_sim} observer={args.observer}")]
-    for spec in launch_logic.node_specs(args):
+    for spec in plan.specs:
         common = dict(package=spec.package, executable=spec.executable, name=spec.name, namespace=spec.namespace,
                       parameters=spec.parameters, remappings=list(spec.remappings), arguments=list(spec.arguments),
                       output="screen")
@@ -46,8 +50,8 @@ def _graph(context, *args, **kwargs):
             # A real arm: configure (status flows) but wait for an explicit `ros2 lifecycle set ... activate`.
             actions.append(EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                                        transition_id=Transition.TRANSITION_CONFIGURE)))
-    if args.record:
-        actions.append(ExecuteProcess(cmd=launch_logic.record_command(args), output="screen"))
+    if plan.record_cmd:
+        actions.append(ExecuteProcess(cmd=plan.record_cmd, output="screen"))
     return actions
 
 

@@ -60,7 +60,7 @@ hash_of() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 # packages (setup.py / setup.cfg / package.xml / resource marker) plus the names of the installed data files.
 req_hash=$(hash_of requirements.txt requirements-ros.txt scripts/setup.sh)
 msgs_hash=$(hash_of $(find src/vs_msgs -type f -not -name '*.pyc' | sort))
-pkgs_hash=$( { hash_of src/*/setup.py src/*/setup.cfg src/*/package.xml src/*/resource/*;
+pkgs_hash=$( { hash_of scripts/setup.sh src/*/setup.py src/*/setup.cfg src/*/package.xml src/*/resource/*;
                find launch config -type f -not -name '*.pyc' | sort; echo "$use_system_ros"; } | sha256sum | cut -d' ' -f1)
 if [ -d "$ROS2CLI_DIR" ]; then ros2cli_state=present; else ros2cli_state=absent; fi
 want_stamp="$req_hash $msgs_hash $pkgs_hash $ros2cli_state"
@@ -147,8 +147,8 @@ if [ "$(stamp_part 3)" != "$pkgs_hash" ] || ! python -c "import vs_bringup" 2>/d
     python -m pip uninstall -q -y "${legacy[@]}"
   fi
   log "building the Python packages with colcon (--symlink-install)"
-  # A package that lost an entry point must not keep a stale executable in lib/<pkg>/.
-  for pkg in "${PY_PKGS[@]}"; do rm -rf "$INSTALL_BASE/lib/$pkg"; done
+  # A package that lost an entry point or a launch/config file must not keep a stale one installed.
+  for pkg in "${PY_PKGS[@]}"; do rm -rf "$INSTALL_BASE/lib/$pkg" "$INSTALL_BASE/share/$pkg"; done
   colcon_build python_packages --base-paths src --packages-skip vs_msgs --symlink-install
   # colcon puts the packages' build folders (links to src/) on PYTHONPATH only through setup.bash; this .pth
   # makes them importable in the activated venv alone (pytest, make demo), as `pip install -e` did.

@@ -1,5 +1,9 @@
-"""Launch logic: arguments, node sets per argument combination, parameter files, and the launch files
-themselves run against stand-ins for ``launch`` / ``launch_ros`` (not installable here)."""
+"""Launch logic: arguments, node sets per argument combination, parameter files, what the plan does without
+rviz2 / rosbag2, and the launch files' data plumbing against stand-ins for ``launch`` / ``launch_ros``.
+
+The launch files under the real launch system (``ros2 launch`` as a subprocess) are tested in
+``test_launch_real.py``.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ def test_arguments_are_declared_with_descriptions_and_choices():
         if a.choices:
             assert a.default in a.choices, a.name
     by_name = {a.name: a for a in L.LAUNCH_ARGUMENTS}
-    assert by_name["pipeline"].choices == ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
+    assert by_name["pipeline"].choices == ("ibvs", "cns")  # the pipelines that run end to end today
     assert by_name["observer"].choices == ("auto", "sift", "orb", "akaze")
     # Every declared argument is a LaunchArgs field and the defaults agree.
     assert L.parse_launch_args({}) == L.LaunchArgs()
@@ -57,8 +61,12 @@ def test_parse_launch_args_types_and_errors():
         L.parse_launch_args({"pipeline": "vpServo"})
     with pytest.raises(ConfigError, match="use_sim.*'true', 'false'"):
         L.parse_launch_args({"use_sim": "yes"})
-    with pytest.raises(ConfigError, match="unknown launch arguments.*pipline"):
+    with pytest.raises(ConfigError, match="unknown launch argument 'pipline'; valid ones are pipeline, use_sim"):
         L.parse_launch_args({"pipline": "ibvs"})
+    with pytest.raises(ConfigError, match="unknown launch arguments 'a', 'only'"):
+        L.parse_launch_args({"only": "perception", "a": "1"})
+    # Configurations launch_ros actions set in an including file are not arguments.
+    assert L.parse_launch_args({"ros_namespace": "/cell1", "global_params": "[]"}) == L.LaunchArgs()
 
 
 # --- node sets --------------------------------------------------------------------------------------------
@@ -219,8 +227,7 @@ def test_record_command():
     assert "/vs/perception/correspondences" in topics and "/vs/servo/cmd_twist" in topics
     assert "/camera/camera/color/image_raw" not in topics  # raw camera only on request
     assert "/camera/camera/color/image_raw" in L.record_command(L.LaunchArgs(), with_camera=True)
-    kovis = L.record_command(L.LaunchArgs(pipeline="kovis"))
-    assert "/vs/perception/correspondences" not in kovis
+    assert "/diagnostics" in topics and "/vs/perception/markers" in topics
 
 
 # --- the launch files ------------------------------------------------------------------------------------
@@ -255,13 +262,15 @@ class _LaunchConfiguration(_Action):
 def fake_launch(monkeypatch):
     """Install minimal ``launch`` / ``launch_ros`` modules that record what the launch files build."""
     mods = {name: types.ModuleType(name) for name in (
-        "launch", "launch.actions", "launch.events", "launch.substitutions", "launch.launch_description_sources",
+        "launch", "launch.actions", "launch.events", "launch.logging", "launch.substitutions",
+        "launch.launch_description_sources",
         "launch_ros", "launch_ros.actions", "launch_ros.events", "launch_ros.events.lifecycle")}
     mods["launch"].LaunchDescription = _Action
     for n in ("DeclareLaunchArgument", "OpaqueFunction", "EmitEvent", "ExecuteProcess", "LogInfo",
               "IncludeLaunchDescription"):
         setattr(mods["launch.actions"], n, type(n, (_Action,), {}))
     mods["launch.events"].matches_action = lambda action: ("matches", action)
+    mods["launch.logging"].get_logger = lambda name: types.SimpleNamespace(warning=lambda msg: None)
     mods["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
     mods["launch.launch_description_sources"].PythonLaunchDescriptionSource = _Action
     mods["launch_ros.actions"].Node = type("Node", (_Action,), {})
@@ -292,7 +301,10 @@ def _run_servo_launch(values: dict[str, str]) -> list[_Action]:
     return opaque.kwargs["function"](context)
 
 
-def test_servo_launch_builds_the_sim_graph(fake_launch):
+def test_servo_launch_builds_the_sim_graph(fake_launch, monkeypatch):
+    monkeypatch.setattr(L, "executable_exists", lambda package, executable: True)  # as on a full ROS install
+    monkeypatch.setattr(L, "rosbag2_available", lambda: True)
+    monkeypatch.setattr(L.launch_plan, "__defaults__", (None, None, L.executable_exists, L.rosbag2_available))
     actions = _run_servo_launch({"pipeline": "ibvs", "record": "true", "rviz": "true"})
     kinds = [type(a).__name__ for a in actions]
     nodes = {a.kwargs["name"]: a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")}
@@ -309,11 +321,11 @@ def test_servo_launch_builds_the_sim_graph(fake_launch):
 def test_servo_launch_real_robot_configures_but_does_not_activate(fake_launch, fake_root, monkeypatch):
     from lifecycle_msgs.msg import Transition
 
-    monkeypatch.setattr(L, "workspace_root", lambda: fake_root)  # kovis.yaml may not exist yet
+    monkeypatch.setattr(L, "workspace_root", lambda: fake_root)
 
-    actions = _run_servo_launch({"pipeline": "kovis", "use_sim": "false", "robot_ip": "10.0.0.2"})
+    actions = _run_servo_launch({"pipeline": "cns", "use_sim": "false", "robot_ip": "10.0.0.2"})
     nodes = {a.kwargs["name"]: a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")}
-    assert set(nodes) == {"camera", "servo_controller", "robot_bridge"}
+    assert set(nodes) == {"camera", "goal", "observer", "servo_controller", "robot_bridge"}
     assert nodes["camera"].kwargs["executable"] == "camera"
     assert nodes["robot_bridge"].kwargs["parameters"][-1]["ur.robot_ip"] == "10.0.0.2"
     (emit,) = [a for a in actions if type(a).__name__ == "EmitEvent"]
@@ -326,6 +338,47 @@ def test_servo_launch_real_robot_configures_but_does_not_activate(fake_launch, f
 def test_servo_launch_rejects_a_bad_argument(fake_launch):
     with pytest.raises(ConfigError, match="observer"):
         _run_servo_launch({"observer": "surf"})
+    with pytest.raises(ConfigError, match="unknown launch argument 'only'"):
+        _run_servo_launch({"only": "perception"})
+
+
+# --- the plan: what is installed ---------------------------------------------------------------------------
+
+def test_plan_without_rviz2_warns_once_and_keeps_the_graph(fake_root):
+    args = L.LaunchArgs(rviz=True)
+    plan = L.launch_plan(args, fake_root, have_executable=lambda p, e: False, have_rosbag2=lambda: False)
+    assert [s.name for s in plan.specs] == [s.name for s in L.node_specs(args, fake_root) if s.name != "rviz2"]
+    assert len(plan.warnings) == 1 and "rviz2 is not installed" in plan.warnings[0]
+    assert plan.record_cmd is None
+    full = L.launch_plan(args, fake_root, have_executable=lambda p, e: True, have_rosbag2=lambda: True)
+    assert full.specs[-1].name == "rviz2" and not full.warnings
+
+
+def test_plan_records_with_rosbag2_or_the_recorder_node(fake_root):
+    args = L.LaunchArgs(pipeline="cns", record=True, record_dir="/data/runs")
+    bag = L.launch_plan(args, fake_root, stamp="20260101_120000", have_rosbag2=lambda: True)
+    assert bag.record_cmd == L.record_command(args, stamp="20260101_120000") and not bag.warnings
+    assert "recorder" not in [s.name for s in bag.specs]
+    own = L.launch_plan(args, fake_root, stamp="20260101_120000", have_rosbag2=lambda: False)
+    assert own.record_cmd is None and len(own.warnings) == 1 and "recorder node" in own.warnings[0]
+    rec = own.specs[-1]
+    assert (rec.package, rec.executable, rec.name) == ("vs_bringup", "recorder", "recorder")
+    # The same folder and the same topics as `ros2 bag record`.
+    assert rec.overrides["output"] == "/data/runs/20260101_120000_cns/bag"
+    assert rec.overrides["pipeline"] == "cns" and rec.overrides["with_camera"] is False
+    cmd = bag.record_cmd
+    assert [t.name for t in L.record_topics(args)] == cmd[cmd.index("--topics") + 1:]
+
+
+def test_installed_checks_on_this_machine(monkeypatch):
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    assert L.executable_exists("vs_perception", "observer") is False  # no ament prefix: nothing is found
+    assert L.rosbag2_available() is False
+    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)
+    built = (Path(sys.prefix) / "lib" / "vs_perception" / "observer").is_file()  # make setup's colcon build
+    assert L.executable_exists("vs_perception", "observer") is built
+    assert L.executable_exists("vs_perception", "no_such_executable") is False
+    assert L.executable_exists("no_such_package_xyz", "x") is False
 
 
 @pytest.mark.parametrize("path", PER_PIPELINE, ids=lambda p: p.name)

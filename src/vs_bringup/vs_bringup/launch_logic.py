@@ -1,8 +1,10 @@
 """Everything the launch files decide, as plain functions over plain data (tested without ``launch``).
 
-``launch/servo.launch.py`` declares :data:`LAUNCH_ARGUMENTS`, parses the values with
-:func:`parse_launch_args`, and turns each :class:`NodeSpec` of :func:`node_specs` into a ``launch_ros``
-``Node`` (``LifecycleNode`` for the bridge); with ``record:=true`` it runs :func:`record_command`.
+``launch/servo.launch.py`` declares :data:`LAUNCH_ARGUMENTS`, parses every launch configuration with
+:func:`parse_launch_args` (an undeclared one is an error: ``ros2 launch`` itself ignores them), and turns
+the :class:`LaunchPlan` of :func:`launch_plan` into ``launch_ros`` actions: one ``Node`` per
+:class:`NodeSpec` (``LifecycleNode`` for the bridge), ``ros2 bag record`` (:func:`record_command`) where
+rosbag2 exists or the project's own MCAP recorder node otherwise, and rviz2 only where it is installed.
 
 Parameters come only from YAML files in ``config/``: every node gets ``config/servo.yaml`` (the graph's
 defaults), then its own file where one exists (``camera.yaml``, ``robot_bridge.yaml``,
@@ -13,9 +15,11 @@ scene, ...) are listed in :attr:`NodeSpec.overrides`, applied last.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,9 @@ from vs_common.core.errors import ConfigError
 
 from vs_bringup import topics as T
 
-PIPELINES = ("ibvs", "cns", "depth_pc", "dfbvs", "kovis")
+#: The pipelines that run end to end today (depth_pc, dfbvs and kovis have no parameter files and nodes yet;
+#: a pipeline registry will add them).
+PIPELINES = ("ibvs", "cns")
 #: ``auto`` keeps the detector of the pipeline's parameter file (CNS: sift, IBVS and the others: akaze).
 OBSERVERS = ("auto", "sift", "orb", "akaze")
 ENVS = ("render", "image")
@@ -88,15 +94,23 @@ def _parse_bool(name: str, value: str) -> bool:
     return v == "true"
 
 
+#: Launch configurations that launch_ros actions set themselves (PushRosNamespace, SetParameter, SetRemap):
+#: an including launch file may use them, so they are not taken for unknown arguments.
+LAUNCH_ROS_CONFIGURATIONS = ("ros_namespace", "global_params", "ros_remaps")
+
+
 def parse_launch_args(values: Mapping[str, str]) -> LaunchArgs:
-    """Launch-argument strings (``LaunchConfiguration(...).perform(context)``) → :class:`LaunchArgs`.
+    """Launch-argument strings (``context.launch_configurations``) → :class:`LaunchArgs`.
 
     Missing keys take the declared defaults; unknown keys raise (a typo must not be silently ignored).
     """
     declared = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    values = {k: v for k, v in values.items() if k not in LAUNCH_ROS_CONFIGURATIONS}
     unknown = sorted(set(values) - set(declared))
     if unknown:
-        raise ConfigError(f"unknown launch arguments {unknown}; valid ones are {sorted(declared)}")
+        raise ConfigError(f"unknown launch argument{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(repr(u) for u in unknown)}; valid ones are {', '.join(declared)} "
+                          "(see `ros2 launch vs_bringup servo.launch.py --show-args`)")
     v = {**declared, **{k: str(x) for k, x in values.items()}}
     return LaunchArgs(pipeline=v["pipeline"], use_sim=_parse_bool("use_sim", v["use_sim"]), observer=v["observer"],
                       rviz=_parse_bool("rviz", v["rviz"]), record=_parse_bool("record", v["record"]),
@@ -256,11 +270,93 @@ def record_command(args: LaunchArgs, stamp: str | None = None, with_camera: bool
     Returns:
         argv for ``ExecuteProcess``; the bag goes to ``bag_dir(args, stamp) / "bag"``.
     """
-    names = [t.name for t in T.run_topics(args.pipeline)
-             if with_camera or t.name not in RAW_CAMERA_TOPICS]
-    names += [T.DIAGNOSTICS, T.MARKERS] if args.pipeline != "kovis" else [T.DIAGNOSTICS]
+    names = [t.name for t in record_topics(args, with_camera)]
     return ["ros2", "bag", "record", "--storage", "mcap", "--storage-preset-profile", "zstd_fast",
             "--output", str(bag_dir(args, stamp) / "bag"), "--topics", *names]
+
+
+def record_topics(args: LaunchArgs, with_camera: bool = False) -> list[T.TopicSpec]:
+    """What ``record:=true`` records, by ``ros2 bag record`` or by the recorder node: every message of the
+    run's topics (no rate cap) plus /diagnostics and the markers; raw camera streams only on request."""
+    specs = [replace(t, max_rate_hz=0.0) for t in T.run_topics(args.pipeline, with_depth=with_camera)
+             if with_camera or t.name not in RAW_CAMERA_TOPICS]
+    specs.append(T.TopicSpec(T.DIAGNOSTICS, "diagnostic_msgs/msg/DiagnosticArray", "reliable"))
+    if args.pipeline != "kovis":
+        specs.append(T.TopicSpec(T.MARKERS, "visualization_msgs/msg/MarkerArray", "reliable"))
+    return specs
+
+
+# --- what is installed: rviz2 and rosbag2 are optional (a PyPI-wheel workspace has neither) ------------------
+
+def executable_exists(package: str, executable: str) -> bool:
+    """True when ``ros2 run package executable`` would find it (ament index prefix + lib/<package>/)."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:
+        return False
+    try:
+        path = Path(get_package_prefix(package)) / "lib" / package / executable
+    except (PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH is not set
+        return False
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def rosbag2_available() -> bool:
+    """True when ``ros2 bag record --storage mcap`` works: the ros2bag verb and the MCAP storage plugin."""
+    import importlib.util
+
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:
+        return False
+    if importlib.util.find_spec("ros2bag") is None or shutil.which("ros2") is None:
+        return False
+    try:
+        get_package_prefix("rosbag2_storage_mcap")
+    except (PackageNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the launch file starts: nodes in order, ``ros2 bag record`` (or None), and warnings to log once."""
+
+    specs: list[NodeSpec]
+    record_cmd: list[str] | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def launch_plan(args: LaunchArgs, root: str | Path | None = None, stamp: str | None = None,
+                have_executable: Callable[[str, str], bool] = executable_exists,
+                have_rosbag2: Callable[[], bool] = rosbag2_available) -> LaunchPlan:
+    """:func:`node_specs` adapted to what is installed.
+
+    - ``rviz:=true`` without rviz2: one warning, no rviz2 node (launch_ros would otherwise fail the whole
+      launch on the missing package), the graph runs.
+    - ``record:=true``: ``ros2 bag record`` where rosbag2 exists, else the ``vs_bringup recorder`` node with
+      the same topics into the same folder (``<record_dir>/<stamp>_<pipeline>/bag``, rosbag2 MCAP).
+    """
+    warnings: list[str] = []
+    specs = []
+    for spec in node_specs(args, root):
+        if spec.package == "rviz2" and not have_executable(spec.package, spec.executable):
+            warnings.append("rviz:=true but rviz2 is not installed (it comes with a full ROS 2 install, e.g. "
+                            "apt install ros-jazzy-rviz2): the graph runs without it")
+            continue
+        specs.append(spec)
+    record_cmd = None
+    if args.record:
+        stamp = stamp or time.strftime("%Y%m%d_%H%M%S")
+        if have_rosbag2():
+            record_cmd = record_command(args, stamp)
+        else:
+            out = bag_dir(args, stamp) / "bag"
+            warnings.append(f"record:=true without rosbag2 (ros2 bag + MCAP storage): recording with the "
+                            f"vs_bringup recorder node into {out}")
+            specs.append(NodeSpec(PACKAGE, "recorder", "recorder", overrides={
+                "output": str(out), "pipeline": args.pipeline, "with_camera": False}))
+    return LaunchPlan(specs, record_cmd, tuple(warnings))
 
 
 

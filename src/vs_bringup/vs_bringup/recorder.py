@@ -242,3 +242,56 @@ def read_custom_data(path: str | Path) -> dict[str, str]:
         return {}
     info = yaml.safe_load(meta.read_text()).get("rosbag2_bagfile_information", {})
     return dict(info.get("custom_data") or {})
+
+
+# --- the recorder as a node: `record:=true` where rosbag2 is not installed ----------------------------------
+
+def _record_until_shutdown(node: Any) -> None:
+    """Record ``node``'s parameters' topics into its ``output`` bag until shutdown, then finish the bag."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from vs_common.ros.main import ignore_further_interrupts
+
+    from vs_bringup import launch_logic
+
+    output = node.declare_parameter("output", "").value
+    pipeline = node.declare_parameter("pipeline", "ibvs").value
+    with_camera = node.declare_parameter("with_camera", False).value
+    if not output:
+        raise ConfigError("parameter 'output' (the bag directory to create) is required")
+    args = launch_logic.LaunchArgs(pipeline=pipeline)
+    topics = launch_logic.record_topics(args, with_camera=bool(with_camera))
+    recorder = RunRecorder(node, topics, output, custom_data={"pipeline": pipeline, "recorder": node.get_name()})
+    node.get_logger().info(f"recording {len(topics)} topics into {recorder.path}")
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        ignore_further_interrupts()  # a second Ctrl-C must not cut the bag's metadata short
+        path = recorder.close()
+        node.get_logger().info(f"bag written: {path} ({sum(recorder.counts.values())} messages)")
+
+
+def main(args: list[str] | None = None) -> None:
+    """``ros2 run vs_bringup recorder --ros-args -p output:=runs/x/bag -p pipeline:=ibvs``."""
+    import rclpy
+    from rclpy.node import Node
+    from vs_common.ros.main import STARTUP_FAILED, construct
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = construct(lambda: Node("recorder"))
+        _record_until_shutdown(node)
+    except (ConfigError, InputError) as err:
+        node.get_logger().fatal(f"cannot record: {err}")
+        raise SystemExit(STARTUP_FAILED) from None
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
