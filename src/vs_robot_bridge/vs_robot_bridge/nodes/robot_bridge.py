@@ -213,6 +213,7 @@ def main(args: list[str] | None = None) -> None:
         if node is not None:
             if node.core is not None:
                 node.core.cleanup()  # speedStop + stopScript + disconnect, whatever state we were in
+                node.get_logger().info("shutdown: arm stopped, robot links closed")
             node.destroy_node()
         rclpy.try_shutdown()
 
