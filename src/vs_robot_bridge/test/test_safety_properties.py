@@ -111,10 +111,11 @@ def test_workspace_limit_never_increases_speed(v, p) -> None:
     assert np.all(np.abs(out) <= np.abs(v))
 
 
+@pytest.mark.parametrize("tilt", [None, [0.3, 0.9, 0.1, 0.2], [0.2, 0.1, 0.3, 0.9]])
 @pytest.mark.parametrize("frame", [CAM, TCP, BASE])
 @pytest.mark.parametrize("huge", [1.79e308, 1.7e308, 1e200])
-def test_repro1_huge_finite_command_never_reaches_backend_as_nan(frame, huge) -> None:
-    """Issue #17 repro 1: linear.x = +huge, angular.y = -huge with a tilted TCP gave speedL([nan, ...])."""
+def test_repro1_huge_finite_command_never_reaches_backend_as_nan(frame, huge, tilt) -> None:
+    """Issue #17 repro 1: linear.x = +huge, angular.y = -huge gave speedL([nan, ...]) (camera frame, start pose)."""
     clock = [0.0]
     sim = SimBackend(clock=lambda: clock[0])
     sent = []
@@ -122,7 +123,8 @@ def test_repro1_huge_finite_command_never_reaches_backend_as_nan(frame, huge) ->
     bridge = RobotBridge(BridgeConfig(), SafetyConfig(), sim)
     bridge.configure()
     bridge.activate()
-    sim.base_T_tcp = _pose([0.3, 0.9, 0.1, 0.2], [0.1, -0.4, 0.4])  # tilted TCP
+    if tilt is not None:
+        sim.base_T_tcp = _pose(tilt, [0.1, -0.4, 0.4])
     for i in range(30):
         clock[0] = 0.008 * i
         reason = bridge.submit(np.array([huge, 0, 0, 0, -huge, 0]), frame, clock[0], clock[0])
