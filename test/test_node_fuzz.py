@@ -444,17 +444,21 @@ def test_fuzz_nodes_over_dds(graph, tmp_path) -> None:
         while time.monotonic() < deadline + 0.3:
             g.twist_pub.publish(msg)
             time.sleep(0.01)
-        stops = [c[2] for c in g.calls[n_calls:] if c[0] == "speedStop"]
-        assert stops, "a frozen stamp kept the arm moving"
-        frozen.append(stops[0] - deadline)
-        assert not [c for c in g.calls[n_calls:] if c[0] == "speedL" and c[2] > stops[0]]
+        calls = g.calls[n_calls:]
+        # Every tick re-checks the stamp's age: no speedL once it is older than max_command_age_s.
+        assert not [c for c in calls if c[0] == "speedL" and c[2] > deadline + 0.002], "a stale stamp moved the arm"
+        moves = [c[2] for c in calls if c[0] == "speedL"]
+        if moves:  # (behind an executor stall every copy may arrive stale: then it never moved at all)
+            stops = [c[2] for c in calls if c[0] == "speedStop" and c[2] >= moves[-1]]
+            assert stops, "a frozen stamp kept the arm moving"
+            frozen.append(stops[0] - deadline)
     figures["bridge"] = {
         "hostile_idle": N_BRIDGE_IDLE, "hostile_moving": N_BRIDGE_MOVING, "lifecycle_requests": N_LIFECYCLE,
         "rejected": core.status().rejected, "invalid_outputs": core.status().invalid_outputs,
         "speedl_calls": len(speedl), "max_speedl_linear_mps": float(max(np.linalg.norm(v[:3]) for v in speedl)),
         "stop_after_invalid_ms": _stats(stop_after_invalid), "halt_after_silence_ms": _stats(halts),
         "halt_after_stamp_expiry_ms": _stats(frozen)}
-    assert max(halts) < 0.3 and max(frozen) < 0.2  # generous for a shared CI machine; figures in the report
+    assert max(halts) < 0.3 and max(frozen, default=0.0) < 0.2  # generous for a shared CI machine
     rejected_total = core.status().rejected
     assert rejected_total >= N_BRIDGE_IDLE + N_BRIDGE_MOVING
     assert wait(lambda: any(kv.key == "rejected_commands" and int(kv.value) >= rejected_total
@@ -554,6 +558,8 @@ def test_fuzz_nodes_over_dds(graph, tmp_path) -> None:
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"n": 0}
     ms = np.asarray(samples) * 1e3
     return {"n": len(ms), "min": round(float(ms.min()), 1), "median": round(float(np.median(ms)), 1),
             "max": round(float(ms.max()), 1)}
