@@ -139,8 +139,9 @@ def _watch(node: Node, cls: type[T], live: dict[str, str], param_of: dict[str, s
         if any(p.name in live for p in params):
             config = build([])
             on_change(config)
-            node.get_logger().info(
-                "parameters set: " + ", ".join(f"{p.name}={p.value!r}" for p in params if p.name in live))
+            shown = {p.name: p.value.tolist() if isinstance(p.value, array.array) else p.value
+                     for p in params if p.name in live}
+            node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
 
     node.add_on_set_parameters_callback(validate)
     node.add_post_set_parameters_callback(apply)
