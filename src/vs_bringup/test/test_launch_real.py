@@ -126,6 +126,18 @@ def launch(ros2, tmp_path):
         graph.close()
 
 
+def test_a_missing_command_line_fails_unless_the_kit_is_absent_too(monkeypatch, tmp_path):
+    """The tier never passes by skipping where it could run: kit present but not installed → FAIL."""
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    monkeypatch.setitem(globals(), "SYSTEM_ROS", tmp_path / "no_ros" / "setup.bash")
+    monkeypatch.setitem(globals(), "ROS2CLI_KIT", tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="run `make setup`"):
+        _ros2()
+    monkeypatch.setitem(globals(), "ROS2CLI_KIT", tmp_path / "absent")
+    with pytest.raises(pytest.skip.Exception, match="LAUNCH-LEVEL TIER NOT RUN"):
+        _ros2()
+
+
 # --- (b) arguments ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("target", [["vs_bringup", "servo.launch.py"], ["vs_bringup", "ibvs.launch.py"],
