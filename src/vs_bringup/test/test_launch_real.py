@@ -286,7 +286,8 @@ def _servo_run(graph: Launched, startup_timeout: float = 240.0, servo_timeout: f
 def _assert_clean_shutdown(graph: Launched, rc: int, nodes: list[str]) -> None:
     text = graph.output()
     assert rc == 0, f"ros2 launch exit status {rc}:\n{text[-4000:]}"
-    assert "exit code -2" not in text and "Traceback" not in text and "process has died" not in text, text[-6000:]
+    for bad in ("exit code -2", "Traceback", "process has died", "terminate called", "Segmentation fault"):
+        assert bad not in text, f"{bad!r} in the launch output:\n{text[-6000:]}"
     finished = set(re.findall(r"\[INFO\] \[([A-Za-z0-9_]+)-\d+\]: process has finished cleanly", text))
     assert finished == set(nodes), f"finished cleanly: {sorted(finished)}, expected {sorted(nodes)}"
     assert "[robot_bridge-" in text and "shutdown: arm stopped, robot links closed" in text
