@@ -9,14 +9,10 @@ import torch
 from vs_common.core.errors import ConfigError
 from vs_controllers.core.cns.graph import GraphConfig
 from vs_controllers.core.cns.network import T, T_inv
-from vs_controllers.training.point_env import (
-    EnvConfig,
-    KMCObservability,
-    PointEnvBatch,
-    pbvs_centre_straight,
-    pbvs_straight,
-    sample_table_points,
-)
+from vs_controllers.training.experts import pbvs_centre_straight, pbvs_straight
+from vs_controllers.training.observability import KMCObservability
+from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
+from vs_controllers.training.scenes import sample_table_points
 from vs_controllers.training.train_cns import TrainConfig, cns_loss, train
 
 

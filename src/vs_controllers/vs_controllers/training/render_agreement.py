@@ -93,7 +93,7 @@ def score(samples: list[AgreementSample], checkpoint: str) -> dict[str, float]:
     the training loss sees it), ``frac_w_below_0.5`` (share of clearly wrong rotations) and ``n``.
     """
     from vs_controllers.core.cns.controller import CNSConfig, CNSController
-    from vs_controllers.training.point_env import pbvs_straight
+    from vs_controllers.training.experts import pbvs_straight
 
     ctrl = CNSController(CNSConfig(checkpoint=checkpoint))
     cw, cv, ca = [], [], []

@@ -85,6 +85,16 @@ def pose_error(w_T_a: np.ndarray, w_T_b: np.ndarray) -> tuple[float, float]:
     return te, re
 
 
+def pose_errors(w_T_a: np.ndarray, w_T_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pose_error` over stacks of poses (B, 4, 4): translation (m) and rotation (deg) errors, (B,) each."""
+    R_a, t_a = w_T_a[:, :3, :3], w_T_a[:, :3, 3]
+    a_R_b = np.einsum("bji,bjk->bik", R_a, w_T_b[:, :3, :3])
+    a_t_b = np.einsum("bji,bj->bi", R_a, w_T_b[:, :3, 3] - t_a)
+    te = np.linalg.norm(a_t_b, axis=1)
+    re = np.degrees(np.linalg.norm(Rotation.from_matrix(a_R_b).as_rotvec(), axis=1))
+    return te, re
+
+
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
     """Camera pose ``w_T_c`` (optical frame: z forward, x right, y down) at ``eye`` looking at ``target``."""
     up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, float)
