@@ -11,12 +11,12 @@ rs = pytest.importorskip("pyrealsense2")
 from vs_perception.core.realsense import (  # noqa: E402
     RealSenseCamera,
     RealSenseConfig,
-    SoftwareD435,
     TimestampMapper,
     find_device,
     parse_profile,
     projection_matrix,
 )
+from vs_perception.testing.realsense import SoftwareD435  # noqa: E402
 
 W, H, FPS, FX = 64, 48, 30, 50.0
 

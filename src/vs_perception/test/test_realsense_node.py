@@ -14,8 +14,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from vs_common.ros.qos import SENSOR_QOS  # noqa: E402
-from vs_perception.core.realsense import SoftwareD435  # noqa: E402
 from vs_perception.nodes.camera_node import CameraNode  # noqa: E402
+from vs_perception.testing.realsense import SoftwareD435  # noqa: E402
 
 pytestmark = pytest.mark.ros
 W, H, FPS = 64, 48, 30
