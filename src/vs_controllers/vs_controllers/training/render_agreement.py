@@ -13,7 +13,7 @@ reset) and the PBVS twist towards the goal.
         --checkpoint src/vs_controllers/vs_controllers/weights/cns_stage2.pt --checkpoint <other.pt>
 
 The score is a proxy, not the benchmark: it ignores the recurrent state and the closed loop. Rotation
-agreement (``cos_w``) tracked the benchmark in our checks (MODEL_CARD.md); translation agreement is low for
+agreement (``cos_w``) tracked the benchmark in our checks (weights/cns.md); translation agreement is low for
 every policy on a first step, because the network infers translation over several steps.
 """
 

@@ -1,6 +1,9 @@
-"""Train the CNS policy on synthetic points on a CPU (paper §IV, made cheap; see weights/MODEL_CARD.md).
+"""Train the CNS policy on synthetic points on a CPU (paper §IV, made cheap; see weights/cns.md).
 
-    python -m vs_controllers.training.train_cns --config config/training/cns.yaml --out runs/cns_train [--resume]
+    python -m vs_controllers.training.train_cns --config config/training/cns_table.yaml [--out DIR] [--resume]
+
+Each file in ``config/training/`` is named after the checkpoint it produces (``cns_table.yaml`` →
+``weights/cns_table.pt``); ``--out`` defaults to ``runs/<that name>``.
 
 One iteration = one time step of B parallel environments. The policy drives its own roll-outs
 (DAgger-like: its action is applied, PBVS labels every visited state); a few environments follow the
@@ -250,7 +253,8 @@ def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default=None, help="YAML with train / env / graph sections")
-    p.add_argument("--out", required=True, help="output folder (checkpoints, logs)")
+    p.add_argument("--out", default=None,
+                   help="output folder (checkpoints, logs); default runs/<config name>, or runs/cns without --config")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--iterations", type=int, default=None, help="override train.iterations")
     p.add_argument("--no-progress", action="store_true")
@@ -258,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     tc, env_cfg, graph_cfg = load_config(args.config)
     if args.iterations is not None:
         tc = dataclasses.replace(tc, iterations=args.iterations)
-    path = train(tc, env_cfg, graph_cfg, Path(args.out), resume=args.resume, progress_bar=not args.no_progress)
+    out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "cns")
+    path = train(tc, env_cfg, graph_cfg, out, resume=args.resume, progress_bar=not args.no_progress)
     print(f"done: {path}")
 
 

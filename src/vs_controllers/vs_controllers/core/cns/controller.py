@@ -52,7 +52,7 @@ DEFAULT_CHECKPOINT = "cns_table.pt"
 
 
 def default_checkpoint() -> Path:
-    """The default shipped checkpoint, ``vs_controllers/weights/cns_table.pt`` (see the MODEL_CARD there)."""
+    """The default shipped checkpoint, ``vs_controllers/weights/cns_table.pt`` (model card: ``weights/cns.md``)."""
     return Path(__file__).resolve().parents[2] / "weights" / DEFAULT_CHECKPOINT
 
 
