@@ -204,6 +204,7 @@ def _servo_run(graph: Launched, startup_timeout: float = 240.0, servo_timeout: f
     from rclpy.qos import qos_profile_sensor_data
 
     from vs_msgs.action import Servo
+    from vs_msgs.msg import Correspondences
     from vs_msgs.srv import SetGoal, SimOrbit
 
     ctx = rclpy.Context()
@@ -213,6 +214,9 @@ def _servo_run(graph: Launched, startup_timeout: float = 240.0, servo_timeout: f
     ex.add_node(node)
     poses: list = []
     node.create_subscription(PoseStamped, "/vs/robot/tcp_pose", poses.append, qos_profile_sensor_data)
+    observations: list = []
+    node.create_subscription(Correspondences, "/vs/perception/correspondences", observations.append,
+                             qos_profile_sensor_data)
 
     def spin_until(cond, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -260,6 +264,11 @@ def _servo_run(graph: Launched, startup_timeout: float = 240.0, servo_timeout: f
         moved = call_until_success(orbit, SimOrbit.Request(angle_deg=ORBIT_DEG))
         assert moved.success, moved.message
         start_xyz, start_q = pose_now()
+        # As a user would: send the servo request once the observer matches the new view (its first frames
+        # after a goal can take seconds on a loaded machine, and the controller fails a run whose input
+        # stalls for input_timeout_s).
+        seen = len(observations)
+        spin_until(lambda: len(observations) >= seen + 3, 60.0, "correspondences after the orbit")
         start_te = 1000 * math.dist(start_xyz, goal_xyz)
         assert start_te > 50, f"the orbit moved the camera only {start_te:.1f} mm"
         sent = servo.send_goal_async(Servo.Goal(goal_id=goal.goal_id, timeout_s=servo_timeout))
