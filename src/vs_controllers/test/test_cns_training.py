@@ -12,7 +12,7 @@ from vs_controllers.core.cns.network import T, T_inv
 from vs_controllers.training.experts import pbvs_centre_straight, pbvs_straight
 from vs_controllers.training.observability import KMCObservability
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
-from vs_controllers.training.scenes import sample_table_points
+from vs_controllers.training.scenes import sample_camera_pose, sample_table_points
 from vs_controllers.training.train_cns import TrainConfig, cns_loss, train
 
 
@@ -83,6 +83,19 @@ def test_table_scenes_are_a_flat_disc_with_boxes():
                 {"view_sigma_deg": (30.0, 10.0)}, {"expert": "ibvs"}):
         with pytest.raises(ConfigError):
             EnvConfig(**bad)
+
+
+def test_camera_poses_look_at_the_scene_with_a_horizontal_x_axis_except_straight_down():
+    rng = np.random.default_rng(5)
+    for elev, azimuth in ((45.0, 0.3), (45.0, 2.0), (89.9, 0.3), (89.9, 2.0)):
+        w_T_c = sample_camera_pose(rng, (0.7, 0.7), (elev, elev), (0.0, 0.0, 0.0), azimuth=azimuth)
+        x, z, eye = w_T_c[:3, 0], w_T_c[:3, 2], w_T_c[:3, 3]
+        np.testing.assert_allclose(z, -eye / np.linalg.norm(eye), atol=1e-12)  # optical axis on the origin
+        np.testing.assert_allclose(w_T_c[:3, :3] @ w_T_c[:3, :3].T, np.eye(3), atol=1e-12)
+        if elev < 80:
+            assert abs(x[2]) < 1e-12  # image x horizontal
+        else:  # within ~2.6 deg of vertical, x comes from world x: it does not spin with the azimuth
+            np.testing.assert_allclose(x, np.cross(z, [1.0, 0.0, 0.0]) / np.linalg.norm(np.cross(z, [1.0, 0.0, 0.0])))
 
 
 def test_fov_mask_keeps_goal_points_in_the_image_and_hides_points_out_of_view():

@@ -70,7 +70,11 @@ class KMCObservability:
         self.t_next[which] = t + (mean * -np.log(self.rng.uniform(1e-9, 1.0, size=len(mean))))[which]
 
     def step(self, t: float, motion: float) -> np.ndarray:
-        """Advance to time ``t`` (s) after a camera motion ``motion`` (walker time units); returns (N,) observed."""
+        """Advance to time ``t`` (s) after a camera motion ``motion`` (walker time units); returns (N,) observed.
+
+        The walkers' time is the accumulated camera motion (paper Eq. 6); the caller converts rotation and
+        translation into it.
+        """
         self.walk_t += motion
         self._p = self._prob()
         flip = t >= self.t_next
