@@ -248,9 +248,7 @@ def read_custom_data(path: str | Path) -> dict[str, str]:
 
 def _record_until_shutdown(node: Any) -> None:
     """Record ``node``'s parameters' topics into its ``output`` bag until shutdown, then finish the bag."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from vs_common.ros.main import ignore_further_interrupts
+    from vs_common.ros.main import ignore_further_interrupts, spin_until_shutdown
 
     from vs_bringup import launch_logic
 
@@ -264,9 +262,7 @@ def _record_until_shutdown(node: Any) -> None:
     recorder = RunRecorder(node, topics, output, custom_data={"pipeline": pipeline, "recorder": node.get_name()})
     node.get_logger().info(f"recording {len(topics)} topics into {recorder.path}")
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(node)
     finally:
         ignore_further_interrupts()  # a second Ctrl-C must not cut the bag's metadata short
         path = recorder.close()

@@ -60,14 +60,25 @@ def spin_node(factory: Callable[[], Node], args: list[str] | None = None) -> Non
         # passes, which otherwise stall every callback for 0.1-0.5 s in a process holding torch.
         gc.collect()
         gc.freeze()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(node)
     finally:
         ignore_further_interrupts()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def spin_until_shutdown(node: Node) -> None:
+    """``rclpy.spin(node)`` until Ctrl-C or an external shutdown, which both return normally."""
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok(context=node.context):
+            raise
+        # SIGINT shut the context down while spin was building its wait set: rclpy (7.1) then raises RCLError
+        # "the given context is not valid" instead of ExternalShutdownException. It is a shutdown all the same.
 
 
 def ignore_further_interrupts() -> None:

@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import VisualServoError
 from vs_common.core.frames import camera_link, tcp_to_camera_link
-from vs_common.ros.main import construct, ignore_further_interrupts
+from vs_common.ros.main import construct, ignore_further_interrupts, spin_until_shutdown
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
 from vs_common.ros.tf import TransformPublisher, publish_static_transforms
@@ -205,8 +205,8 @@ def main(args: list[str] | None = None) -> None:
         node = construct(RobotBridgeNode)  # a bad parameter: one log line, exit status STARTUP_FAILED
         if node.get_parameter("autostart").value and node.trigger_configure() == SUCCESS:
             node.trigger_activate()  # on failure the node stays up, unconfigured/inactive, for a manual retry
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_shutdown(node)
+    except (KeyboardInterrupt, ExternalShutdownException):  # during configure / activate
         pass
     finally:
         ignore_further_interrupts()  # a second Ctrl-C must not cut the arm's stop short
