@@ -384,7 +384,7 @@ def test_fuzz_nodes_over_dds(graph, tmp_path) -> None:
     for i in range(N_BRIDGE_IDLE):
         n = core.status().rejected
         g.twist_pub.publish(hostile_twist(rng, i))
-        assert wait(lambda n=n: core.status().rejected > n, 2.0, 0.0005), f"bridge did not judge hostile twist {i}"
+        assert wait(lambda n=n: core.status().rejected > n, 10.0, 0.0005), f"bridge did not judge hostile twist {i}"
     assert not [c for c in g.calls if c[0] == "speedL"], "motion from invalid input while idle"
 
     lap('bridge_idle')
@@ -538,10 +538,16 @@ def test_fuzz_nodes_over_dds(graph, tmp_path) -> None:
     # --- afterwards: every node still alive and obeying -------------------------------------------------------
     assert g.thread.is_alive()
     n_calls = len(g.calls)
-    for _ in range(20):
+
+    def moved_forward() -> bool:
+        return any(c[0] == "speedL" and c[1][0] > 0 for c in g.calls[n_calls:])
+
+    # Liveness, not timing: a fresh valid stream until the arm moves (a loaded CI machine may stall a tick).
+    for _ in range(500):
         g.twist_pub.publish(valid_twist(0.02))
-        time.sleep(0.01)
-    assert any(c[0] == "speedL" and c[1][0] > 0 for c in g.calls[n_calls:]), "bridge not responsive"
+        if wait(moved_forward, 0.01):
+            break
+    assert moved_forward(), "bridge not responsive"
     assert not _is_zero(controller_step(valid_obs(25.0))), "controller not responsive"
     assert wait(lambda: g.status and g.status[-1].state == "active" and not g.status[-1].fault)
 
