@@ -161,7 +161,7 @@ def test_installed_share_holds_launch_and_config(ros2, monkeypatch):
         sorted(p.name for p in (ROOT / "launch").glob("*.launch.py"))
     for f in (ROOT / "config").rglob("*"):
         if f.is_file():
-            assert (share / f.relative_to(ROOT)).is_file(), f
+            assert (share / f.relative_to(ROOT)).is_file(), f"{f} is not installed in {share}: run `make setup`"
     assert (share / "package.xml").is_file()
 
 
