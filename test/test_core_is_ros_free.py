@@ -38,7 +38,7 @@ CHECK = textwrap.dedent("""
 
 def test_core_modules_found() -> None:
     mods = core_modules()
-    assert "vs_common.core.errors" in mods and "vs_sim.core.se3" in mods
+    assert "vs_common.core.errors" in mods and "vs_common.core.se3" in mods
 
 
 PACKAGES = sorted({m.split(".")[0] for m in core_modules()})

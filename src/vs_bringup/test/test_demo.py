@@ -10,7 +10,7 @@ import pytest
 from vs_bringup.demo import DemoConfig, as_ros_parameters
 from vs_common.core.errors import ConfigError
 from vs_common.core.orbit import orbit_offset
-from vs_sim.core.se3 import invert, look_at, pose_error
+from vs_common.core.se3 import invert, look_at, pose_error
 
 
 def test_orbit_offset_meets_the_demo_requirement():

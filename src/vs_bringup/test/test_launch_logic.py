@@ -129,8 +129,8 @@ def test_sim_arm_starts_at_the_scene_goal_view(fake_root, env, scene):
     """use_sim:=true: the bridge's sim TCP, through its hand-eye, puts the camera at the scene's goal view."""
     import numpy as np
     from scipy.spatial.transform import Rotation
+    from vs_common.core.se3 import make_pose, pose_error
     from vs_sim.core.scenes import load_scenes
-    from vs_sim.core.se3 import make_pose, pose_error
 
     bridge = next(s for s in L.node_specs(L.LaunchArgs(env=env, scene=scene), fake_root) if s.name == "robot_bridge")
     p = L.resolve_parameters(bridge)

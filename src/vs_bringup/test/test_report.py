@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from vs_bringup.report import CONVERGED, SERVOING, RunSeries, summarize, write_report
 from vs_common.core.errors import InputError
-from vs_sim.core.se3 import exp_se3, make_pose
+from vs_common.core.se3 import exp_se3, make_pose
 
 from vs_bringup import report
 

@@ -37,7 +37,7 @@ from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
 from vs_common.core.orbit import DEFAULT_ORBIT_AXIS, orbit_offset
-from vs_sim.core.se3 import invert, make_pose, pose_error
+from vs_common.core.se3 import invert, make_pose, pose_error
 
 from vs_bringup import launch_logic as L
 from vs_bringup import topics as T

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import InputError
-from vs_sim.core.se3 import make_pose, pose_error
+from vs_common.core.se3 import make_pose, pose_error
 
 from vs_bringup import topics as T
 

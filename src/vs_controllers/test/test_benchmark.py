@@ -12,12 +12,12 @@ import pytest
 import yaml
 from scipy.spatial.transform import Rotation
 from vs_common.core.camera import CameraModel
+from vs_common.core.se3 import invert, look_at
 from vs_controllers.benchmark import BenchmarkConfig, run_episode, summarise, wilson_interval
 from vs_controllers.benchmark.cli import CI_PRESET
 from vs_controllers.benchmark.report import markdown_row, write_plots, write_results
 from vs_controllers.benchmark.runner import parse_scene_spec, run_benchmark
 from vs_controllers.core.registry import make_pipeline
-from vs_sim.core.se3 import invert, look_at
 
 REPO = Path(__file__).resolve().parents[3]
 

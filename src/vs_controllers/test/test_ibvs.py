@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from vs_common.core.camera import CameraModel
 from vs_common.core.errors import ConfigError
+from vs_common.core.se3 import integrate_twist, invert, look_at, pose_error
 from vs_controllers.core.ibvs import (
     IBVSConfig,
     IBVSController,
@@ -18,7 +19,6 @@ from vs_controllers.core.ibvs import (
 from vs_controllers.core.protocol import Controller
 from vs_controllers.core.registry import make_controller, make_pipeline
 from vs_perception.core.types import Correspondences
-from vs_sim.core.se3 import integrate_twist, invert, look_at, pose_error
 
 CAM = CameraModel(np.array([[540.0, 0, 320], [0, 540, 240], [0, 0, 1]]), 640, 480)
 SQUARE = np.array([[-0.1, -0.1, 0.0], [0.1, -0.1, 0.0], [0.1, 0.1, 0.0], [-0.1, 0.1, 0.0]])

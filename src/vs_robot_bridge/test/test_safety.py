@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import ConfigError, SafetyViolation
+from vs_common.core.se3 import exp_se3, integrate_twist, make_pose
 from vs_robot_bridge.core.config import SafetyConfig
 from vs_robot_bridge.core.safety import (
     SafetyFilter,
@@ -16,7 +17,6 @@ from vs_robot_bridge.core.safety import (
     limit_to_workspace,
 )
 from vs_robot_bridge.core.types import TwistCommand
-from vs_sim.core.se3 import exp_se3, integrate_twist, make_pose
 
 CAM = "camera_color_optical_frame"
 # A hand-eye transform with both a rotation and a real lever arm, so sign errors show.

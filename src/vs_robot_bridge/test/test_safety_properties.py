@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import RobotFault, SafetyViolation
+from vs_common.core.se3 import make_pose
 from vs_robot_bridge.core.bridge import RobotBridge
 from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig
 from vs_robot_bridge.core.safety import (
@@ -25,7 +26,6 @@ from vs_robot_bridge.core.safety import (
 )
 from vs_robot_bridge.core.sim_backend import SimBackend
 from vs_robot_bridge.core.types import TwistCommand
-from vs_sim.core.se3 import make_pose
 
 CAM, TCP, BASE = "camera_color_optical_frame", "tool0", "base"
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from vs_common.core.errors import ConfigError, InputError
+from vs_common.core.se3 import exp_se3, invert, look_at, pose_error
 from vs_sim.core.camera import D435_COLOR, depth_from_buffer, project
 from vs_sim.core.cells import ImageCell, RenderCell, make_cell
 from vs_sim.core.scenes import Scene, generate_image_scenes, generate_render_scenes, load_scenes
-from vs_sim.core.se3 import exp_se3, invert, look_at, pose_error
 from vs_sim.core.tcp import KinematicTcp
 
 

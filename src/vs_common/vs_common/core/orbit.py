@@ -1,6 +1,6 @@
 """The servo-run offset: orbit a camera about the point it looks at (the demo and ``/vs/sim/orbit``).
 
-Notation as :mod:`vs_sim.core.se3`: ``w_T_c`` (4, 4) is the camera optical frame (z forward, x right,
+Notation as :mod:`vs_common.core.se3`: ``w_T_c`` (4, 4) is the camera optical frame (z forward, x right,
 y down) in a world frame w; angles in degrees at the interface, metres for distances.
 """
 

@@ -1,9 +1,11 @@
 """One benchmark episode: goal view → closed loop in the simulated cell → a record.
 
-Loop per step k (t = k·dt): render the current view, observe, compute the twist, ask the stop
-policy, then move the camera by ``integrate_twist(w_T_c, v_c, dt)``. The episode ends on the stop
-policy, the step cap, the camera going under the table, or lost features (fewer than
-``min_matches`` valid correspondences for ``lost_patience_steps`` consecutive frames).
+Loop per step k (t = k·dt): render the current view, observe, one step of the servo loop
+(:class:`~vs_controllers.core.loop.ServoLoop`: controller, gain schedule, speed limits, stop policy,
+lost input — the same loop the controller node runs), then move the camera by
+``integrate_twist(w_T_c, v_c, dt)``. The episode ends on the stop policy, the step cap, the camera going
+under the table, or lost features (fewer than ``min_matches`` valid correspondences for
+``lost_patience_steps`` consecutive frames).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 from vs_common.core.errors import VisualServoError
+from vs_common.core.se3 import integrate_twist, pose_error
 from vs_perception.core.observer import Observer, ObserverConfig
-from vs_sim.core.se3 import integrate_twist, pose_error
 
 from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.core.loop import LoopConfig, ServoLoop
 from vs_controllers.core.protocol import Controller
 from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 
@@ -79,7 +82,8 @@ def _r(x: float, nd: int = 6) -> float:
 
 
 def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, controller: Controller,
-                config: BenchmarkConfig | None = None, seed: int = 0) -> EpisodeRecord:
+                config: BenchmarkConfig | None = None, seed: int = 0,
+                loop: LoopConfig | None = None) -> EpisodeRecord:
     """Run one scene to its end and measure it.
 
     Args:
@@ -87,8 +91,9 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
         scene: a ``vs_sim.core.scenes.Scene`` (id, env, section, w_T_goal, w_T_init, scene_center).
         observer_config: keypoint observer settings; a fresh :class:`Observer` is built per episode.
         controller: a controller; its goal is set here (which resets its state).
-        config: protocol settings.
+        config: protocol settings (step, stop policy, lost input, success criteria).
         seed: seeds numpy and OpenCV's RNG (RANSAC) so reruns give the same numbers.
+        loop: the pipeline's servo-loop settings (gain schedule, speed limits); None = ``LoopConfig()``.
 
     Returns:
         :class:`EpisodeRecord`.
@@ -116,12 +121,14 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
     except VisualServoError as err:
         return _finish(rec, w_T_goal, w_T_c, 0, "goal_failed", cfg, [], [], [], [], [], [], [], [], wall0, str(err))
     goal.info["distance_prior_m"] = target_dist
-    controller.set_goal(goal)
-    stop = PixelStopPolicy(StopPolicyConfig(waiting_time_s=cfg.stop_waiting_s, threshold=cfg.stop_threshold))
+    servo = ServoLoop(controller, loop,
+                      stop_policy=PixelStopPolicy(StopPolicyConfig(waiting_time_s=cfg.stop_waiting_s,
+                                                                   threshold=cfg.stop_threshold)),
+                      min_valid=cfg.min_matches, lost_patience=cfg.lost_patience_steps)
+    servo.set_goal(goal)
 
     err_c, te_c, re_c, m_c, traj = [], [], [], [], []
     obs_ms, ctrl_ms, render_ms = [], [], []
-    lost = 0
     reason, message, step = "max_steps", "", 0
     for step in range(cfg.max_steps):
         if w_T_c[2, 3] < cfg.floor_z_m:
@@ -137,31 +144,26 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
             corr, message = None, str(err)
         t2 = time.perf_counter()
         n_valid = 0 if corr is None else corr.num_valid
-        if n_valid < cfg.min_matches:
-            lost += 1
-            out = None
-        else:
-            lost = 0
-            out = controller.compute(corr)
+        res = servo.step(corr, t)
         t3 = time.perf_counter()
         render_ms.append(1e3 * (t1 - t0))
         obs_ms.append(1e3 * (t2 - t1))
         ctrl_ms.append(1e3 * (t3 - t2))
         if step % cfg.record_every == 0:
             te, re = pose_error(w_T_goal, w_T_c)
-            err_c.append(out.error if out is not None else float("nan"))
+            err_c.append(res.error)
             te_c.append(te)
             re_c.append(re)
             m_c.append(n_valid)
             traj.append(w_T_c[:3, 3].tolist())
-        if lost >= cfg.lost_patience_steps:
+        if res.give_up:
             reason = "lost_features"
             break
-        if corr is not None and n_valid > 0 and stop.update(corr, t):
+        if res.stop:
             reason = "stop_policy"
             break
-        if out is not None:
-            w_T_c = integrate_twist(w_T_c, out.v_c, cfg.dt_s)
+        if not res.lost:
+            w_T_c = integrate_twist(w_T_c, res.v_c, cfg.dt_s)
     else:
         step = cfg.max_steps
     return _finish(rec, w_T_goal, w_T_c, step, reason, cfg, err_c, te_c, re_c, m_c, traj, obs_ms, ctrl_ms,

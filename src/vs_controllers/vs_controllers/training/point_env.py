@@ -10,7 +10,7 @@ short-sequence expert) or the centre-keeping hybrid of their long-sequence data 
 All environments step together with numpy on padded ``(B, N_max, ...)`` arrays; only the sampling of
 a new scene and its clustering run per environment (once per episode, not per step). The pieces live
 beside this module: scene and camera sampling in :mod:`.scenes`, the PBVS experts in :mod:`.experts`,
-the KMC observability process in :mod:`.observability`; pose errors are :mod:`vs_sim.core.se3`'s.
+the KMC observability process in :mod:`.observability`; pose errors are :mod:`vs_common.core.se3`'s.
 
 Camera convention: OpenCV optical frame (x right, y down, z forward); ``w_T_c`` maps camera to world.
 Twists are ``[v, ω]`` in the current camera frame; the environment applies
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice, check_range, describe
-from vs_sim.core.se3 import pose_error, pose_errors
+from vs_common.core.se3 import pose_error, pose_errors
 
 from vs_controllers.core.cns.graph import (
     GoalGraph,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.spatial.transform import Rotation
-from vs_sim.core.se3 import look_at
+from vs_common.core.se3 import look_at
 
 __all__ = ["sample_camera_pose", "sample_points", "sample_table_points"]
 

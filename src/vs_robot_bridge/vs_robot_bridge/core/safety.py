@@ -35,9 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 from vs_common.core.errors import SafetyViolation
-from vs_sim.core.se3 import make_pose
+from vs_common.core.se3 import pose_from_xyz_quat
 
 from vs_robot_bridge.core.config import SafetyConfig
 from vs_robot_bridge.core.types import TwistCommand
@@ -45,8 +44,7 @@ from vs_robot_bridge.core.types import TwistCommand
 
 def hand_eye_transform(config: SafetyConfig) -> np.ndarray:
     """``tcp_T_camera`` (4, 4) from the configured translation and quaternion."""
-    R = Rotation.from_quat(np.asarray(config.hand_eye_quat_xyzw, float)).as_matrix()
-    return make_pose(R, np.asarray(config.hand_eye_xyz, float))
+    return pose_from_xyz_quat(config.hand_eye_xyz, config.hand_eye_quat_xyzw)
 
 
 def camera_twist_to_base(v_c: np.ndarray, base_T_tcp: np.ndarray, tcp_T_cam: np.ndarray) -> np.ndarray:

@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 from vs_common.core.errors import InputError, RobotFault, SafetyViolation
-from vs_sim.core.se3 import integrate_twist, make_pose
+from vs_common.core.se3 import integrate_twist, pose_from_xyz_quat
 
 from vs_robot_bridge.core.config import SimBackendConfig
 from vs_robot_bridge.core.safety import clamp_acceleration
@@ -37,8 +36,7 @@ class SimBackend:
     def __init__(self, config: SimBackendConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or SimBackendConfig()
         self._clock = clock
-        R0 = Rotation.from_quat(np.asarray(self.config.initial_quat_xyzw, float)).as_matrix()
-        self.base_T_tcp = make_pose(R0, np.asarray(self.config.initial_xyz, float))
+        self.base_T_tcp = pose_from_xyz_quat(self.config.initial_xyz, self.config.initial_quat_xyzw)
         self._v = np.zeros(6)  # actual TCP twist, base frame
         self._target = np.zeros(6)
         self._accel = (self.config.max_accel, self.config.max_angular_accel)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import NotReadyError, RobotFault
-from vs_sim.core.se3 import make_pose
+from vs_common.core.se3 import make_pose
 
 from vs_robot_bridge.core.config import UrRtdeConfig
 from vs_robot_bridge.core.types import RUNTIME_PLAYING, RobotState

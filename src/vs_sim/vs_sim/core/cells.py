@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 from vs_common.core.camera import CameraModel
 from vs_common.core.config import check_choice
 from vs_common.core.errors import InputError
+from vs_common.core.se3 import invert, make_pose
 
 from vs_sim.core.camera import (
     D435_BASELINE_M,
@@ -31,7 +32,6 @@ from vs_sim.core.camera import (
     gl_view,
 )
 from vs_sim.core.scenes import ENVS, Scene
-from vs_sim.core.se3 import invert, make_pose
 from vs_sim.core.textures import make_poster, make_texture
 
 STREAMS = ("color", "depth", "ir")

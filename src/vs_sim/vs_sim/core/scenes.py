@@ -23,8 +23,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice
 from vs_common.core.errors import ConfigError
-
-from vs_sim.core.se3 import invert, look_at, pose_error
+from vs_common.core.se3 import invert, look_at, pose_error
 
 ENVS = ("render", "image")
 SECTIONS = ("S", "M", "L", "A")

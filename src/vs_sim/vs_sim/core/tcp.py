@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from vs_common.core.errors import InputError
-
-from vs_sim.core.se3 import integrate_twist, invert
+from vs_common.core.se3 import integrate_twist, invert
 
 
 class KinematicTcp:

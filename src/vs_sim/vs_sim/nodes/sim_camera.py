@@ -18,6 +18,7 @@ from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.errors import VisualServoError
 from vs_common.core.frames import camera_tree
+from vs_common.core.se3 import make_pose
 from vs_common.ros.image import array_to_image, metres_to_depth16, model_to_camera_info
 from vs_common.ros.main import spin_node
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
@@ -26,7 +27,6 @@ from vs_common.ros.tf import publish_static_transforms
 from vs_sim.core.cells import make_cell
 from vs_sim.core.render_process import CellProcess, fork_available
 from vs_sim.core.scenes import load_scenes
-from vs_sim.core.se3 import make_pose
 
 NS = "/camera/camera"
 

@@ -1,4 +1,4 @@
-"""Rigid-body motion on SE(3): exponential map, twist integration and pose errors.
+"""Rigid-body motion on SE(3): exponential map, twist integration, poses and pose errors (no ROS here).
 
 Notation: ``a_T_b`` (4, 4) maps points from frame b to frame a. A camera twist ``v_c`` = (v, ω) is
 expressed in the camera frame c (body twist), so integrating it for ``dt`` seconds gives
@@ -8,6 +8,7 @@ expressed in the camera frame c (body twist), so integrating it for ``dt`` secon
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
 
@@ -67,6 +68,11 @@ def make_pose(R: np.ndarray | None = None, t: np.ndarray | None = None) -> np.nd
     if t is not None:
         T[:3, 3] = t
     return T
+
+
+def pose_from_xyz_quat(xyz: ArrayLike, quat_xyzw: ArrayLike) -> np.ndarray:
+    """(3,) position (m) and (4,) quaternion (x, y, z, w, as ROS and the configs spell it) → (4, 4) transform."""
+    return make_pose(Rotation.from_quat(np.asarray(quat_xyzw, float)).as_matrix(), np.asarray(xyz, float))
 
 
 def invert(T: np.ndarray) -> np.ndarray:

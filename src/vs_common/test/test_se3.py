@@ -1,7 +1,7 @@
 """SE(3) helpers: the batched pose errors agree with the single-pose ones."""
 
 import numpy as np
-from vs_sim.core.se3 import exp_se3, pose_error, pose_errors
+from vs_common.core.se3 import exp_se3, pose_error, pose_errors
 
 
 def test_pose_errors_match_pose_error_pairwise() -> None:
