@@ -19,10 +19,16 @@ pytest.importorskip("rclpy")
 pytest.importorskip("vs_msgs.msg")
 
 from builtin_interfaces.msg import Time  # noqa: E402
-from geometry_msgs.msg import TwistStamped  # noqa: E402
+from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from vs_common.core.camera import CameraModel  # noqa: E402
 from vs_common.core.errors import InputError  # noqa: E402
+from vs_common.ros.geometry import (  # noqa: E402
+    array_to_twist,
+    matrix_to_pose_stamped,
+    pose_to_matrix,
+    twist_stamped_to_array,
+)
 from vs_common.ros.image import (  # noqa: E402
     ENCODINGS,
     array_to_image,
@@ -41,13 +47,7 @@ from vs_perception.ros.conversions import (  # noqa: E402
 )
 from vs_robot_bridge.core.bridge import BridgeStatus  # noqa: E402
 from vs_robot_bridge.core.types import BridgeState, RobotState  # noqa: E402
-from vs_robot_bridge.ros.conversions import (  # noqa: E402
-    array_to_twist,
-    matrix_to_pose_stamped,
-    status_to_diagnostics,
-    status_to_msg,
-    twist_stamped_to_array,
-)
+from vs_robot_bridge.ros.conversions import status_to_diagnostics, status_to_msg  # noqa: E402
 
 from vs_msgs.msg import Correspondences as CorrespondencesMsg  # noqa: E402
 from vs_msgs.msg import Goal as GoalMsg  # noqa: E402
@@ -144,7 +144,7 @@ def test_depth_to_metres_positive_or_nan(values, encoding) -> None:
     assert np.all(np.isnan(d) | (np.isfinite(d) & (d > 0)))
 
 
-# -- robot bridge ---------------------------------------------------------------------------------------------
+# -- poses and twists (vs_common.ros.geometry) ---------------------------------------------------------------
 @SETTINGS
 @given(v=st.lists(F64, min_size=6, max_size=6), sec=SEC, nanosec=NSEC, frame=FRAMES)
 def test_twist_stamped_to_array_any_twist(v, sec, nanosec, frame) -> None:
@@ -172,6 +172,27 @@ def test_matrix_to_pose_stamped_any_matrix(T) -> None:
         return
     p, q = msg.pose.position, msg.pose.orientation
     assert all(math.isfinite(x) for x in (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
+    back = pose_to_matrix(msg)  # what a valid matrix became decodes again
+    assert back.shape == (4, 4) and np.all(np.isfinite(back))
+
+
+@SETTINGS
+@given(xyz=st.lists(F64, min_size=3, max_size=3), quat=st.lists(F64, min_size=4, max_size=4))
+def test_pose_to_matrix_any_pose(xyz, quat) -> None:
+    msg = PoseStamped()
+    p, q = msg.pose.position, msg.pose.orientation
+    p.x, p.y, p.z = xyz
+    q.x, q.y, q.z, q.w = quat
+    try:
+        T = pose_to_matrix(msg)
+    except InputError:
+        assert not np.all(np.isfinite(xyz + quat)) or abs(np.linalg.norm(quat) - 1.0) > 1e-3
+        return
+    assert np.all(np.isfinite(T)) and np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9)
+    np.testing.assert_array_equal(T[:3, 3], xyz)
+
+
+# -- robot bridge ---------------------------------------------------------------------------------------------
 
 
 @SETTINGS

@@ -1,7 +1,8 @@
-"""The graph's topic catalogue: names, types and QoS classes, shared by the recorder and the launch logic.
+"""The topics of a servo run: types and QoS classes, shared by the recorder and the launch logic.
 
 Plain data only (no rclpy), so launch files, the ``ros2 bag record`` command line and the in-process
-:class:`~vs_bringup.recorder.RunRecorder` all record the same run from one list.
+:class:`~vs_bringup.recorder.RunRecorder` all record the same run from one list. The names are the graph's
+catalogue, :mod:`vs_common.core.topics` (every node takes them from there), re-exported here.
 """
 
 from __future__ import annotations
@@ -9,33 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vs_common.core.config import check_choice, check_range, describe
+from vs_common.core.topics import (
+    ALIGNED_DEPTH,
+    CMD_TWIST,
+    COLOR_IMAGE,
+    COLOR_INFO,
+    CORRESPONDENCES,
+    DIAGNOSTICS,
+    GOAL,
+    GOAL_TCP_POSE,
+    IMAGE_TOPICS,
+    INFRA1_IMAGE,
+    INFRA2_IMAGE,
+    JOINT_STATES,
+    MARKERS,
+    MATCHES_IMAGE,
+    RELATIVE_DEPTH,
+    ROBOT_STATUS,
+    SERVO_STATUS,
+    TCP_POSE,
+)
 
 #: QoS classes of the graph (DESIGN.md §4): sensor streams, reliable data/commands, latched status/goal.
 QOS_CLASSES = ("sensor", "reliable", "latched")
 
-# realsense-ros names (the sim camera publishes the same).
-COLOR_IMAGE = "/camera/camera/color/image_raw"
-COLOR_INFO = "/camera/camera/color/camera_info"
-ALIGNED_DEPTH = "/camera/camera/aligned_depth_to_color/image_raw"
-INFRA1_IMAGE = "/camera/camera/infra1/image_rect_raw"
-INFRA2_IMAGE = "/camera/camera/infra2/image_rect_raw"
-
-GOAL = "/vs/perception/goal"
-CORRESPONDENCES = "/vs/perception/correspondences"
-MATCHES_IMAGE = "/vs/perception/debug/matches_image"
-MARKERS = "/vs/perception/markers"
-RELATIVE_DEPTH = "/vs/perception/relative_depth"
-CMD_TWIST = "/vs/servo/cmd_twist"
-SERVO_STATUS = "/vs/servo/status"
-ROBOT_STATUS = "/vs/robot/status"
-TCP_POSE = "/vs/robot/tcp_pose"
-JOINT_STATES = "/joint_states"
-DIAGNOSTICS = "/diagnostics"
-#: Ground truth the demo publishes (latched) so a bag alone can be scored: the TCP pose at the goal view.
-GOAL_TCP_POSE = "/vs/run/goal_tcp_pose"
-
-#: Topics that carry full images; recorded at a reduced rate by default (a 640x480 rgb8 frame is 0.9 MB).
-IMAGE_TOPICS = (COLOR_IMAGE, MATCHES_IMAGE, ALIGNED_DEPTH, INFRA1_IMAGE, INFRA2_IMAGE, RELATIVE_DEPTH)
+__all__ = ["ALIGNED_DEPTH", "CMD_TWIST", "COLOR_IMAGE", "COLOR_INFO", "CORRESPONDENCES", "DIAGNOSTICS", "GOAL",
+           "GOAL_TCP_POSE", "IMAGE_TOPICS", "INFRA1_IMAGE", "INFRA2_IMAGE", "JOINT_STATES", "MARKERS",
+           "MATCHES_IMAGE", "QOS_CLASSES", "RELATIVE_DEPTH", "ROBOT_STATUS", "SERVO_STATUS", "TCP_POSE", "TopicSpec",
+           "run_topics"]
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,15 @@ def stream_frames(stream: str, camera: str = "camera") -> tuple[str, str]:
     return f"{camera}_{stream}_frame", f"{camera}_{stream}_optical_frame"
 
 
+#: Frame ids of the graph's defaults (camera name "camera", as realsense-ros; UR frames as ur_robot_driver).
+COLOR_OPTICAL_FRAME = stream_frames("color")[1]
+DEPTH_OPTICAL_FRAME = stream_frames("depth")[1]
+INFRA1_OPTICAL_FRAME = stream_frames("infra1")[1]
+INFRA2_OPTICAL_FRAME = stream_frames("infra2")[1]
+BASE_FRAME = "base"
+TCP_FRAME = "tool0"
+
+
 def tcp_to_camera_link(tcp_T_color_optical: np.ndarray) -> np.ndarray:
     """Hand-eye ``tcp_T_camera`` (colour optical frame) → ``tcp_T_camera_link`` (body axes at the colour camera).
 

@@ -18,6 +18,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from scipy.spatial.transform import Rotation
 
 from vs_common.core.errors import InputError
+from vs_common.core.topics import TF, TF_STATIC
 
 #: As tf2_ros' StaticTransformBroadcaster: latched, reliable, depth 1 (one message holds every transform).
 TF_STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -62,7 +63,7 @@ def publish_static_transforms(node: Node, transforms: Iterable[tuple[str, str, n
     TFMessage = _tf_message_type(node)  # noqa: N806
     if TFMessage is None:
         return None
-    pub = node.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+    pub = node.create_publisher(TFMessage, TF_STATIC, TF_STATIC_QOS)
     pub.publish(TFMessage(transforms=msgs))
     return pub
 
@@ -73,7 +74,7 @@ class TransformPublisher:
     def __init__(self, node: Node) -> None:
         TFMessage = _tf_message_type(node)  # noqa: N806
         self._type = TFMessage
-        self.publisher = None if TFMessage is None else node.create_publisher(TFMessage, "/tf", TF_QOS)
+        self.publisher = None if TFMessage is None else node.create_publisher(TFMessage, TF, TF_QOS)
 
     def publish(self, parent_T_child: np.ndarray, parent: str, child: str, stamp: Time) -> None:
         if self.publisher is not None:

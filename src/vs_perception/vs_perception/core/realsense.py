@@ -25,6 +25,7 @@ import numpy as np
 from vs_common.core.camera import CameraModel
 from vs_common.core.config import check_range, describe
 from vs_common.core.errors import ConfigError, InputError, NotReadyError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME, DEPTH_OPTICAL_FRAME, INFRA1_OPTICAL_FRAME, INFRA2_OPTICAL_FRAME
 
 try:  # pyrealsense2 is optional at import time so the rest of core imports on machines without it.
     import pyrealsense2 as rs
@@ -35,11 +36,11 @@ STREAMS = ("color", "depth", "infra1", "infra2")
 
 #: realsense-ros image frame ids for camera_name "camera" (aligned depth lives in the colour frame).
 OPTICAL_FRAMES = {
-    "color": "camera_color_optical_frame",
-    "depth": "camera_depth_optical_frame",
-    "aligned_depth": "camera_color_optical_frame",
-    "infra1": "camera_infra1_optical_frame",
-    "infra2": "camera_infra2_optical_frame",
+    "color": COLOR_OPTICAL_FRAME,
+    "depth": DEPTH_OPTICAL_FRAME,
+    "aligned_depth": COLOR_OPTICAL_FRAME,
+    "infra1": INFRA1_OPTICAL_FRAME,
+    "infra2": INFRA2_OPTICAL_FRAME,
 }
 #: camera_info frame ids: as images, except that realsense-ros gives infra2's camera_info the infra1
 #: frame, the stereo pair's reference, with P[0, 3] = -fx·B.

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from vs_common.core.camera import CameraModel
 from vs_common.core.errors import InputError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME
 
 __all__ = ["CameraModel", "Correspondences"]
 
@@ -48,7 +49,7 @@ class Correspondences:
     goal_relative_depth: np.ndarray | None = None
     goal_id: str = ""
     stamp: float = 0.0
-    frame_id: str = "camera_color_optical_frame"
+    frame_id: str = COLOR_OPTICAL_FRAME
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

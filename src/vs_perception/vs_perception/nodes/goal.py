@@ -10,6 +10,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import VisualServoError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME
+from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, COLOR_INFO, GOAL, SET_GOAL
 from vs_common.ros.image import (
     camera_info_to_model,
     check_image_matches_info,
@@ -27,8 +29,6 @@ from vs_msgs.srv import SetGoal
 from vs_perception.core.features import DETECTORS, FeatureConfig, FeatureExtractor
 from vs_perception.core.goal_store import GoalStore
 from vs_perception.ros.conversions import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
-
-CAMERA = "/camera/camera"
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,12 @@ class GoalNode(Node):
         self._color: Image | None = None
         self._depth: Image | None = None
         self._info: CameraInfo | None = None
-        self.pub = self.create_publisher(GoalMsg, "/vs/perception/goal", LATCHED_QOS)
-        self.create_subscription(Image, f"{CAMERA}/color/image_raw", lambda m: setattr(self, "_color", m), SENSOR_QOS)
-        self.create_subscription(Image, f"{CAMERA}/aligned_depth_to_color/image_raw",
-                                 lambda m: setattr(self, "_depth", m), SENSOR_QOS)
-        self.create_subscription(CameraInfo, f"{CAMERA}/color/camera_info", lambda m: setattr(self, "_info", m),
+        self.pub = self.create_publisher(GoalMsg, GOAL, LATCHED_QOS)
+        self.create_subscription(Image, COLOR_IMAGE, lambda m: setattr(self, "_color", m), SENSOR_QOS)
+        self.create_subscription(Image, ALIGNED_DEPTH, lambda m: setattr(self, "_depth", m), SENSOR_QOS)
+        self.create_subscription(CameraInfo, COLOR_INFO, lambda m: setattr(self, "_info", m),
                                  SENSOR_QOS)
-        self.create_service(SetGoal, "/vs/perception/set_goal", self._on_set_goal)
+        self.create_service(SetGoal, SET_GOAL, self._on_set_goal)
         if load_dir:
             try:
                 self._activate(lambda: self.store.load(load_dir))
@@ -84,7 +83,7 @@ class GoalNode(Node):
             raise VisualServoError(f"goal image has only {n} keypoints; pick a textured view")
         if self.save_dir:
             self.store.save(f"{self.save_dir}/{goal.goal_id}", goal.goal_id)
-        self.pub.publish(goal_to_msg(goal, self._info.header.frame_id if self._info else "camera_color_optical_frame",
+        self.pub.publish(goal_to_msg(goal, self._info.header.frame_id if self._info else COLOR_OPTICAL_FRAME,
                                      self.prior))
         self.get_logger().info(f"goal {goal.goal_id} active ({goal.source}, {n} keypoints)")
         return goal.goal_id, n
@@ -104,7 +103,7 @@ class GoalNode(Node):
         try:
             if req.source == SetGoal.Request.SOURCE_CURRENT_FRAME:
                 if self._color is None:
-                    raise VisualServoError(f"no image received yet on {CAMERA}/color/image_raw")
+                    raise VisualServoError(f"no image received yet on {COLOR_IMAGE}")
                 rgb, cam, depth = self._current_frame(self._color, self._depth, self._info)
                 stamp = stamp_to_sec(self._color.header.stamp)
                 goal_id, n = self._activate(lambda: self.store.capture(rgb, cam, depth, req.goal_id, stamp))

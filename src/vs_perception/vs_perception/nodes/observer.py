@@ -14,6 +14,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 from vs_common.core.errors import VisualServoError
+from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, COLOR_INFO, CORRESPONDENCES, GOAL, MARKERS, MATCHES_IMAGE
 from vs_common.ros.image import (
     array_to_image,
     check_image_matches_info,
@@ -38,7 +39,6 @@ from vs_perception.ros.conversions import (
     msg_to_goal,
 )
 
-CAMERA = "/camera/camera"
 # Only the newest frame matters: a slow observer must skip frames, never queue them (keep last 1). Reliable, not
 # best effort: between processes a 640x480 rgb8 frame exceeds Fast DDS' shared-memory segment and goes as UDP
 # fragments, and a best-effort reader lost 43 % of the sim camera's frames on an idle machine (50 of 88 in 10 s)
@@ -59,15 +59,14 @@ class ObserverNode(Node):
         self._prior = math.nan
         self._info: CameraInfo | None = None
         self._depth: Image | None = None
-        self.pub = self.create_publisher(CorrespondencesMsg, "/vs/perception/correspondences", DATA_QOS)
-        self.pub_matches = self.create_publisher(Image, "/vs/perception/debug/matches_image", IMAGE_PUB_QOS)
-        self.pub_markers = self.create_publisher(MarkerArray, "/vs/perception/markers", DATA_QOS)
-        self.create_subscription(GoalMsg, "/vs/perception/goal", self._on_goal, LATCHED_QOS)
-        self.create_subscription(CameraInfo, f"{CAMERA}/color/camera_info", lambda m: setattr(self, "_info", m),
+        self.pub = self.create_publisher(CorrespondencesMsg, CORRESPONDENCES, DATA_QOS)
+        self.pub_matches = self.create_publisher(Image, MATCHES_IMAGE, IMAGE_PUB_QOS)
+        self.pub_markers = self.create_publisher(MarkerArray, MARKERS, DATA_QOS)
+        self.create_subscription(GoalMsg, GOAL, self._on_goal, LATCHED_QOS)
+        self.create_subscription(CameraInfo, COLOR_INFO, lambda m: setattr(self, "_info", m),
                                  SENSOR_QOS)
-        self.create_subscription(Image, f"{CAMERA}/aligned_depth_to_color/image_raw",
-                                 lambda m: setattr(self, "_depth", m), LATEST_FRAME_QOS)
-        self.create_subscription(Image, f"{CAMERA}/color/image_raw", self._on_image, LATEST_FRAME_QOS)
+        self.create_subscription(Image, ALIGNED_DEPTH, lambda m: setattr(self, "_depth", m), LATEST_FRAME_QOS)
+        self.create_subscription(Image, COLOR_IMAGE, self._on_image, LATEST_FRAME_QOS)
 
     def _on_goal(self, msg: GoalMsg) -> None:
         try:

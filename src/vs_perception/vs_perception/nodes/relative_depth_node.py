@@ -17,6 +17,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.config import check_choice, describe
 from vs_common.core.errors import VisualServoError, WeightsNotFoundError
+from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, INFRA1_IMAGE, INFRA2_IMAGE, INFRA2_INFO, RELATIVE_DEPTH
 from vs_common.ros.image import array_to_image, check_image_matches_info, depth_to_metres, image_to_array, to_rgb
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
@@ -61,19 +62,18 @@ class RelativeDepthNode(Node):
                 self.get_logger().warning(f"{err} -- falling back to source '{self.config.fallback}'")
                 source = self.config.fallback
         self.source = source
-        self._pub = self.create_publisher(Image, "/vs/perception/relative_depth", IMAGE_PUB_QOS)
+        self._pub = self.create_publisher(Image, RELATIVE_DEPTH, IMAGE_PUB_QOS)
         self._latency: list[float] = []
         if source == "depth_anything":
-            self.create_subscription(Image, "/camera/camera/color/image_raw", self._on_color, SENSOR_QOS)
+            self.create_subscription(Image, COLOR_IMAGE, self._on_color, SENSOR_QOS)
         elif source == "camera":
-            self.create_subscription(Image, "/camera/camera/aligned_depth_to_color/image_raw", self._on_depth,
+            self.create_subscription(Image, ALIGNED_DEPTH, self._on_depth,
                                      SENSOR_QOS)
         else:
             self._stereo, self._left, self._info2 = StereoDepthEstimator(), None, None
-            self.create_subscription(Image, "/camera/camera/infra1/image_rect_raw", self._on_left, SENSOR_QOS)
-            self.create_subscription(Image, "/camera/camera/infra2/image_rect_raw", self._on_right, SENSOR_QOS)
-            self.create_subscription(CameraInfo, "/camera/camera/infra2/camera_info",
-                                     lambda m: setattr(self, "_info2", m), SENSOR_QOS)
+            self.create_subscription(Image, INFRA1_IMAGE, self._on_left, SENSOR_QOS)
+            self.create_subscription(Image, INFRA2_IMAGE, self._on_right, SENSOR_QOS)
+            self.create_subscription(CameraInfo, INFRA2_INFO, lambda m: setattr(self, "_info2", m), SENSOR_QOS)
 
     def _publish(self, depth: np.ndarray, header, latency_s: float) -> None:  # noqa: ANN001 (std_msgs/Header)
         self._pub.publish(array_to_image(depth.astype(np.float32), "32FC1", header.stamp, header.frame_id))

@@ -15,6 +15,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 from vs_common.core.camera import CameraModel
 from vs_common.core.errors import InputError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME
 from vs_common.ros.image import (
     array_to_image,
     camera_info_to_model,
@@ -103,7 +104,7 @@ def _colors(arr: np.ndarray) -> list[ColorRGBA]:
     return [ColorRGBA(r=float(c[0]), g=float(c[1]), b=float(c[2]), a=1.0) for c in np.asarray(arr).reshape(-1, 3)]
 
 
-def markers_to_msg(data: MarkerData, stamp: Time, frame_id: str = "camera_color_optical_frame",
+def markers_to_msg(data: MarkerData, stamp: Time, frame_id: str = COLOR_OPTICAL_FRAME,
                    ns: str = "vs_correspondences", point_size_m: float = 0.01, line_width_m: float = 0.002,
                    lifetime_s: float = 0.5) -> MarkerArray:
     """MarkerData → MarkerArray: DELETEALL, then SPHERE_LIST current (id 0), goal (id 1), LINE_LIST (id 2).
@@ -203,7 +204,7 @@ COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
 
-def goal_to_msg(goal: Goal, frame_id: str = "camera_color_optical_frame",
+def goal_to_msg(goal: Goal, frame_id: str = COLOR_OPTICAL_FRAME,
                 distance_prior_m: float = float("nan")) -> GoalMsg:
     """Encode a goal: rgb8 image, 32FC1 depth in metres (width 0 when absent), camera_info."""
     stamp = sec_to_stamp(goal.stamp)

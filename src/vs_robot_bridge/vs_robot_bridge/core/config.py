@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError
+from vs_common.core.frames import BASE_FRAME, COLOR_OPTICAL_FRAME, TCP_FRAME
 
 
 def _check_vector(name: str, value: tuple[float, ...], n: int) -> None:
@@ -25,10 +26,10 @@ class SafetyConfig:
     """Limits and frames of the safety filter (SI units; the workspace box is in the base frame)."""
 
     base_frame: str = describe("Robot base frame: speedL's Base (ROS 'base', = base_link rotated pi about z).",
-                               default="base")
-    tcp_frame: str = describe("TCP frame of the robot (UR 'tool0').", default="tool0")
+                               default=BASE_FRAME)
+    tcp_frame: str = describe("TCP frame of the robot (UR 'tool0').", default=TCP_FRAME)
     camera_frame: str = describe("Camera frame the servo twists arrive in (REP-103 optical frame).",
-                                 default="camera_color_optical_frame")
+                                 default=COLOR_OPTICAL_FRAME)
     hand_eye_xyz: tuple[float, float, float] = describe(
         "Hand-eye translation tcp_T_camera: camera origin in the TCP frame (m).", default=(0.0, 0.0, 0.05))
     hand_eye_quat_xyzw: tuple[float, float, float, float] = describe(

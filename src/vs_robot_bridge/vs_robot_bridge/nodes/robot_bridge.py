@@ -21,6 +21,8 @@ from std_srvs.srv import Trigger
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import VisualServoError
 from vs_common.core.frames import camera_link, tcp_to_camera_link
+from vs_common.core.topics import CMD_TWIST, DIAGNOSTICS, JOINT_STATES, RESET_FAULT, ROBOT_STATUS, TCP_POSE
+from vs_common.ros.geometry import matrix_to_pose_stamped, twist_stamped_to_array
 from vs_common.ros.main import construct, ignore_further_interrupts, spin_until_shutdown
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
@@ -95,14 +97,14 @@ class RobotBridgeNode(LifecycleNode):
         except VisualServoError as err:
             self.get_logger().error(f"configure failed: {err}")
             return FAILURE
-        self.status_pub = self.create_publisher(RobotStatus, "/vs/robot/status", LATCHED_QOS)
-        self.pose_pub = self.create_publisher(PoseStamped, "/vs/robot/tcp_pose", 10)
-        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.status_pub = self.create_publisher(RobotStatus, ROBOT_STATUS, LATCHED_QOS)
+        self.pose_pub = self.create_publisher(PoseStamped, TCP_POSE, 10)
+        self.joint_pub = self.create_publisher(JointState, JOINT_STATES, 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         self._entities = [
             self.status_pub, self.pose_pub, self.joint_pub, self.diag_pub,
-            self.create_subscription(TwistStamped, "/vs/servo/cmd_twist", self._on_twist, COMMAND_QOS),
-            self.create_service(Trigger, "/vs/robot/reset_fault", self._on_reset),
+            self.create_subscription(TwistStamped, CMD_TWIST, self._on_twist, COMMAND_QOS),
+            self.create_service(Trigger, RESET_FAULT, self._on_reset),
             self.create_timer(1.0 / cfg.control_rate_hz, self._on_tick),
             self.create_timer(1.0 / cfg.status_rate_hz, self._publish_status),
         ]
@@ -156,7 +158,7 @@ class RobotBridgeNode(LifecycleNode):
     def _on_twist(self, msg: TwistStamped) -> None:
         try:
             try:
-                v, frame, stamp = conv.twist_stamped_to_array(msg)
+                v, frame, stamp = twist_stamped_to_array(msg)
                 reason = self.core.submit(v, frame, stamp, self.now_s())
             except VisualServoError as err:  # an undecodable command (bad stamp): refused like an invalid one
                 reason = self.core.refuse(f"malformed command: {err}")
@@ -189,7 +191,7 @@ class RobotBridgeNode(LifecycleNode):
             self.diag_pub.publish(conv.status_to_diagnostics(status, f"{self.get_name()}: robot", stamp))
             r = status.robot
             if r.base_T_tcp is not None:
-                self.pose_pub.publish(conv.matrix_to_pose_stamped(r.base_T_tcp, stamp, base))
+                self.pose_pub.publish(matrix_to_pose_stamped(r.base_T_tcp, stamp, base))
                 self._tf.publish(r.base_T_tcp, base, self.core.filter.config.tcp_frame, stamp)
             if r.joint_positions is not None:
                 self.joint_pub.publish(conv.joint_state_msg(r.joint_names, r.joint_positions, r.joint_velocities,

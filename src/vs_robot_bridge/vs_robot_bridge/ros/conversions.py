@@ -1,4 +1,7 @@
-"""Message ↔ array conversions of the robot bridge (the one module here that touches messages)."""
+"""Message ↔ array conversions of the robot bridge (the one module here that touches messages).
+
+Poses and twists are :mod:`vs_common.ros.geometry`'s (shared with the sim camera and the demo).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,9 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Pose, PoseStamped, Twist, TwistStamped
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
-from vs_common.core.errors import InputError
-from vs_common.ros.image import stamp_to_sec
+from vs_common.ros.geometry import array_to_twist
 
 from vs_msgs.msg import RobotStatus
 from vs_robot_bridge.core.bridge import BridgeStatus
@@ -26,39 +26,6 @@ _STATE_LABEL = {
     BridgeState.MOVING: "active",
     BridgeState.FAULT: "fault",
 }
-
-
-def twist_stamped_to_array(msg: TwistStamped) -> tuple[np.ndarray, str, float]:
-    """TwistStamped → ((6,) (vx, vy, vz, wx, wy, wz), frame_id, stamp in s). Values are not checked here."""
-    t = msg.twist
-    v = np.array([t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z], dtype=np.float64)
-    return v, msg.header.frame_id, stamp_to_sec(msg.header.stamp)
-
-
-def array_to_twist(v: np.ndarray) -> Twist:
-    """(6,) twist → geometry_msgs/Twist."""
-    v = np.asarray(v, dtype=np.float64).reshape(6)
-    msg = Twist()
-    msg.linear.x, msg.linear.y, msg.linear.z = (float(x) for x in v[:3])
-    msg.angular.x, msg.angular.y, msg.angular.z = (float(x) for x in v[3:])
-    return msg
-
-
-def matrix_to_pose_stamped(T: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:
-    """(4, 4) transform → PoseStamped (quaternion x, y, z, w)."""
-    T = np.asarray(T, dtype=np.float64)
-    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
-        raise InputError(f"pose must be a finite 4x4 matrix, got shape {T.shape}")
-    try:
-        q = Rotation.from_matrix(T[:3, :3]).as_quat()
-    except ValueError as err:  # a singular "rotation"
-        raise InputError(f"pose rotation is not a rotation matrix: {err}") from err
-    if not np.all(np.isfinite(q)):
-        raise InputError("pose rotation is not a rotation matrix")
-    pose = Pose()
-    pose.position.x, pose.position.y, pose.position.z = (float(x) for x in T[:3, 3])
-    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = (float(x) for x in q)
-    return PoseStamped(header=Header(stamp=stamp, frame_id=frame_id), pose=pose)
 
 
 def joint_state_msg(names: tuple[str, ...], q: np.ndarray, qd: np.ndarray | None, stamp: Time) -> JointState:

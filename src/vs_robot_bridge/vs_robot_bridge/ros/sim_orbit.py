@@ -11,6 +11,8 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vs_common.core.errors import VisualServoError
+from vs_common.core.topics import ALIGNED_DEPTH, SIM_ORBIT
+from vs_common.ros.geometry import matrix_to_pose_stamped
 from vs_common.ros.image import depth_to_metres, image_to_array
 from vs_common.ros.qos import SENSOR_QOS
 
@@ -18,11 +20,10 @@ from vs_msgs.srv import SimOrbit
 from vs_robot_bridge.core.bridge import RobotBridge
 from vs_robot_bridge.core.safety import hand_eye_transform
 from vs_robot_bridge.core.sim_orbit import median_depth_m, plan_orbit
-from vs_robot_bridge.ros.conversions import matrix_to_pose_stamped
 
-SERVICE = "/vs/sim/orbit"
+SERVICE = SIM_ORBIT
 #: Where the viewing distance comes from (the sim camera's realsense-ros topic).
-DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+DEPTH_TOPIC = ALIGNED_DEPTH
 
 
 class SimOrbitService:

@@ -23,6 +23,8 @@ def run(trials: int, rate_hz: float, burst_s: float, control_rate_hz: float, dom
     from geometry_msgs.msg import TwistStamped
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
+    from vs_common.core.frames import COLOR_OPTICAL_FRAME
+    from vs_common.core.topics import CMD_TWIST
     from vs_common.ros.qos import COMMAND_QOS
 
     from vs_robot_bridge.core.sim_backend import SimBackend
@@ -36,7 +38,7 @@ def run(trials: int, rate_hz: float, burst_s: float, control_rate_hz: float, dom
     node = RobotBridgeNode(backend=sim, context=ctx,
                            parameter_overrides=[Parameter("control_rate_hz", value=control_rate_hz)])
     probe = rclpy.create_node("latency_probe", context=ctx)
-    pub = probe.create_publisher(TwistStamped, "/vs/servo/cmd_twist", COMMAND_QOS)
+    pub = probe.create_publisher(TwistStamped, CMD_TWIST, COMMAND_QOS)
     # The bridge gets its own executor thread, as it would own its process in deployment.
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
@@ -49,7 +51,7 @@ def run(trials: int, rate_hz: float, burst_s: float, control_rate_hz: float, dom
     try:
         for i in range(trials):
             msg = TwistStamped()
-            msg.header.frame_id = "camera_color_optical_frame"
+            msg.header.frame_id = COLOR_OPTICAL_FRAME
             msg.twist.linear.x = 0.02 * (1 if i % 2 else -1)  # back and forth, stays in the workspace
             t_last = 0.0
             for _ in range(int(burst_s * rate_hz)):

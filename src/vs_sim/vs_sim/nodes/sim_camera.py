@@ -14,11 +14,24 @@ from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
-from vs_common.core.errors import VisualServoError
-from vs_common.core.frames import camera_tree
-from vs_common.core.se3 import make_pose
+from vs_common.core.errors import InputError, VisualServoError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME, DEPTH_OPTICAL_FRAME, INFRA1_OPTICAL_FRAME, camera_tree
+from vs_common.core.se3 import make_pose, pose_from_xyz_quat
+from vs_common.core.topics import (
+    ALIGNED_DEPTH,
+    ALIGNED_DEPTH_INFO,
+    COLOR_IMAGE,
+    COLOR_INFO,
+    DEPTH_IMAGE,
+    DEPTH_INFO,
+    INFRA1_IMAGE,
+    INFRA1_INFO,
+    INFRA2_IMAGE,
+    INFRA2_INFO,
+    TCP_POSE,
+)
+from vs_common.ros.geometry import pose_to_matrix
 from vs_common.ros.image import array_to_image, metres_to_depth16, model_to_camera_info
 from vs_common.ros.main import spin_node
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
@@ -27,13 +40,6 @@ from vs_common.ros.tf import publish_static_transforms
 from vs_sim.core.cells import make_cell
 from vs_sim.core.render_process import CellProcess, fork_available
 from vs_sim.core.scenes import load_scenes
-
-NS = "/camera/camera"
-
-
-def pose_from_xyz_quat(xyz, quat_xyzw) -> np.ndarray:
-    """(3,) position and (4,) quaternion x, y, z, w → (4, 4) transform."""
-    return make_pose(Rotation.from_quat(np.asarray(quat_xyzw, float)).as_matrix(), np.asarray(xyz, float))
 
 
 class SimCameraNode(Node):
@@ -76,18 +82,17 @@ class SimCameraNode(Node):
         if self.enable_infra:
             placed.update(infra1=np.eye(4), infra2=make_pose(t=np.array([self.cell.baseline_m, 0.0, 0.0])))
         self._tf_static = publish_static_transforms(self, camera_tree(placed))
-        pub = lambda t, name: self.create_publisher(t, f"{NS}/{name}", IMAGE_PUB_QOS)  # noqa: E731
+        pub = lambda t, topic: self.create_publisher(t, topic, IMAGE_PUB_QOS)  # noqa: E731
         self.pubs = {
-            "color": pub(Image, "color/image_raw"), "color_info": pub(CameraInfo, "color/camera_info"),
-            "aligned": pub(Image, "aligned_depth_to_color/image_raw"),
-            "aligned_info": pub(CameraInfo, "aligned_depth_to_color/camera_info"),
-            "depth": pub(Image, "depth/image_rect_raw"), "depth_info": pub(CameraInfo, "depth/camera_info"),
-            "ir1": pub(Image, "infra1/image_rect_raw"), "ir1_info": pub(CameraInfo, "infra1/camera_info"),
-            "ir2": pub(Image, "infra2/image_rect_raw"), "ir2_info": pub(CameraInfo, "infra2/camera_info"),
+            "color": pub(Image, COLOR_IMAGE), "color_info": pub(CameraInfo, COLOR_INFO),
+            "aligned": pub(Image, ALIGNED_DEPTH), "aligned_info": pub(CameraInfo, ALIGNED_DEPTH_INFO),
+            "depth": pub(Image, DEPTH_IMAGE), "depth_info": pub(CameraInfo, DEPTH_INFO),
+            "ir1": pub(Image, INFRA1_IMAGE), "ir1_info": pub(CameraInfo, INFRA1_INFO),
+            "ir2": pub(Image, INFRA2_IMAGE), "ir2_info": pub(CameraInfo, INFRA2_INFO),
         }
         # Rendering takes about a frame period: in its own group the pose keeps flowing meanwhile
         # (in one group, an always-ready render timer starves the subscription under a multi-threaded executor).
-        self.create_subscription(PoseStamped, "/vs/robot/tcp_pose", self._on_pose, SENSOR_QOS,
+        self.create_subscription(PoseStamped, TCP_POSE, self._on_pose, SENSOR_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / rate, self._on_timer)
 
@@ -97,12 +102,10 @@ class SimCameraNode(Node):
         super().destroy_node()
 
     def _on_pose(self, msg: PoseStamped) -> None:
-        p, q = msg.pose.position, msg.pose.orientation
-        xyz, quat = [p.x, p.y, p.z], [q.x, q.y, q.z, q.w]
-        if not np.all(np.isfinite(xyz + quat)) or abs(np.linalg.norm(quat) - 1.0) > 1e-3:
+        try:
+            self.base_T_tcp = pose_to_matrix(msg)
+        except InputError:
             self.get_logger().warn("ignoring a non-finite or non-unit TCP pose", throttle_duration_sec=2.0)
-            return
-        self.base_T_tcp = pose_from_xyz_quat(xyz, quat)
 
     def camera_pose(self) -> np.ndarray | None:
         """w_T_c of the camera optical frame (world = robot base), or None before the first TCP pose."""
@@ -111,7 +114,7 @@ class SimCameraNode(Node):
     def _on_timer(self) -> None:
         w_T_c = self.camera_pose()
         if w_T_c is None:
-            self.get_logger().info("waiting for /vs/robot/tcp_pose", throttle_duration_sec=5.0)
+            self.get_logger().info(f"waiting for {TCP_POSE}", throttle_duration_sec=5.0)
             return
         try:
             frame = self.cell.render(w_T_c, streams=self.streams)
@@ -121,7 +124,7 @@ class SimCameraNode(Node):
             self.get_logger().error(f"frame not rendered: {err!r}", throttle_duration_sec=2.0)
 
     def publish_frame(self, frame, stamp) -> None:
-        color_frame, depth_frame = "camera_color_optical_frame", "camera_depth_optical_frame"
+        color_frame, depth_frame = COLOR_OPTICAL_FRAME, DEPTH_OPTICAL_FRAME
         cam = self.cell.camera
         self.pubs["color_info"].publish(model_to_camera_info(cam, stamp, color_frame))
         self.pubs["color"].publish(array_to_image(frame.color, "rgb8", stamp, color_frame))
@@ -133,7 +136,7 @@ class SimCameraNode(Node):
             self.pubs["depth_info"].publish(model_to_camera_info(cam, stamp, depth_frame))
             self.pubs["depth"].publish(array_to_image(d16, "16UC1", stamp, depth_frame))
         if self.enable_infra and getattr(frame, "ir_left", None) is not None:
-            ir, ir_frame = self.cell.ir_camera, "camera_infra1_optical_frame"
+            ir, ir_frame = self.cell.ir_camera, INFRA1_OPTICAL_FRAME
             self.pubs["ir1_info"].publish(model_to_camera_info(ir, stamp, ir_frame))
             self.pubs["ir1"].publish(array_to_image(frame.ir_left, "mono8", stamp, ir_frame))
             # As realsense-ros: infra2 carries infra1's frame id and P[0, 3] = -fx * baseline.
