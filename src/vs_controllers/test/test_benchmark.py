@@ -17,7 +17,7 @@ from vs_controllers.benchmark import BenchmarkConfig, run_episode, summarise, wi
 from vs_controllers.benchmark.cli import CI_PRESET
 from vs_controllers.benchmark.report import markdown_row, write_plots, write_results
 from vs_controllers.benchmark.runner import parse_scene_spec, run_benchmark
-from vs_controllers.core.registry import make_pipeline
+from vs_controllers.core.pipelines import make_pipeline
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -127,9 +127,9 @@ def test_ci_yaml_mirrors_the_preset() -> None:
 
 def test_ibvs_episode_converges_on_the_plane_stub(tmp_path: Path) -> None:
     cell = PlaneCell()
-    obs_cfg, ctrl = make_pipeline("ibvs", REPO / "config/ibvs.yaml")
+    obs_cfg, ctrl, loop = make_pipeline("ibvs", REPO / "config/ibvs.yaml")
     scene = stub_scenes(1)[0]
-    rec = run_episode(cell, scene, obs_cfg, ctrl, BenchmarkConfig(max_steps=400), seed=0)
+    rec = run_episode(cell, scene, obs_cfg, ctrl, BenchmarkConfig(max_steps=400), seed=0, loop=loop)
     assert rec.reason == "stop_policy", rec
     assert rec.success_cns and rec.success_strict
     assert rec.te_m < 5e-3 and rec.re_deg < 0.5 and rec.init_re_deg > 5
@@ -139,7 +139,7 @@ def test_ibvs_episode_converges_on_the_plane_stub(tmp_path: Path) -> None:
 
 def test_episode_ends_when_features_are_lost() -> None:
     cell = PlaneCell()
-    obs_cfg, ctrl = make_pipeline("ibvs")
+    obs_cfg, ctrl, _ = make_pipeline("ibvs")
     scene = stub_scenes(1)[0]
     # Start far away from the plane, looking at empty space: every frame is black (an InputError).
     scene.w_T_init = look_at(np.array([3.0, 3.0, 0.5]), np.array([6.0, 6.0, 0.5]))

@@ -79,7 +79,7 @@ def test_changed_settings_invalidate_old_records(fresh_run: tuple[Path, dict], t
     assert all(e["steps"] == 8 for e in data["episodes"])
     # A changed pipeline config invalidates too; the records of other settings stay in the file.
     cfg = yaml.safe_load((REPO / "config/ibvs.yaml").read_text())
-    cfg["ibvs_controller"]["ros__parameters"]["gain"] = 0.3
+    cfg["loop"]["ros__parameters"]["gain_inf"] = 0.3
     cfg_path = tmp_path / "ibvs_slow.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     data = _bench(out, "0:1", "--config", str(cfg_path))

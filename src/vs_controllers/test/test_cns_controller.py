@@ -7,7 +7,8 @@ from vs_common.core.camera import CameraModel
 from vs_common.core.errors import ConfigError, InputError
 from vs_controllers.core.cns.controller import CNSConfig, CNSController, default_checkpoint, make_cns_controller
 from vs_controllers.core.cns.network import GraphVS
-from vs_controllers.core.ibvs import adaptive_gain
+from vs_controllers.core.loop import LoopConfig, ServoLoop, adaptive_gain
+from vs_controllers.core.pipelines import get_pipeline
 from vs_controllers.core.protocol import Controller
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 from vs_perception.core.types import Correspondences
@@ -106,19 +107,22 @@ def test_translation_scales_with_the_distance_prior():
 
 def test_speed_limits_and_config_validation():
     torch.manual_seed(0)
-    c = CNSController(CNSConfig(max_linear_mps=1e-4, max_angular_rps=1e-4), net=GraphVS())
+    c = CNSController(CNSConfig(), net=GraphVS())
+    loop = ServoLoop(c, LoopConfig(max_linear_mps=1e-4, max_angular_rps=1e-4))
     goal = _goal()
-    c.set_goal(goal)
-    out = c.compute(_obs(goal, shift=50.0))
-    assert np.linalg.norm(out.v_c[:3]) <= 1e-4 + 1e-12 and np.linalg.norm(out.v_c[3:]) <= 1e-4 + 1e-12
+    loop.set_goal(goal)
+    res = loop.step(_obs(goal, shift=50.0))
+    assert np.linalg.norm(res.v_c[:3]) <= 1e-4 + 1e-12 and np.linalg.norm(res.v_c[3:]) <= 1e-4 + 1e-12
     with pytest.raises(ConfigError):
         make_cns_controller({"distance_source": "guess"})
     with pytest.raises(ConfigError):
-        make_cns_controller({"gain": 0.0})
+        make_cns_controller({"gain": 1.0})  # a loop setting (LoopConfig), not the controller's
     with pytest.raises(ConfigError):
-        make_cns_controller({"gain_mode": "adaptive", "gain": 1.0, "gain_zero": 0.5})
+        LoopConfig(gain=0.0)
     with pytest.raises(ConfigError):
-        make_cns_controller({"gain_mode": "fast"})
+        LoopConfig(gain_mode="adaptive", gain_inf=1.0, gain_zero=0.5)
+    with pytest.raises(ConfigError):
+        LoopConfig(gain_mode="fast")
 
 
 @pytest.mark.parametrize("shift", [0.5, 3.0, 60.0])
@@ -129,12 +133,17 @@ def test_adaptive_gain_scales_the_network_twist_by_the_visp_law(shift):
     goal = _goal()
     outs = {}
     for mode in ("constant", "adaptive"):
-        c = CNSController(CNSConfig(gain_mode=mode, gain=1.0, gain_zero=2.0, gain_slope=100.0), net=net)
-        c.set_goal(goal)
-        outs[mode] = c.compute(_obs(goal, shift=shift))
-    lam = outs["adaptive"].info["gain"]
+        loop = ServoLoop(CNSController(CNSConfig(), net=net), LoopConfig(gain_mode=mode, gain=1.0, gain_inf=1.0,
+                                                                          gain_zero=2.0, gain_slope=100.0))
+        loop.set_goal(goal)
+        outs[mode] = loop.step(_obs(goal, shift=shift))
+    assert outs["adaptive"].output.gain_error is None  # the gain reads the mean point error
+    lam = outs["adaptive"].gain
     assert lam == pytest.approx(adaptive_gain(outs["adaptive"].error, 2.0, 1.0, 100.0))
     np.testing.assert_allclose(outs["adaptive"].v_c, lam * outs["constant"].v_c, rtol=1e-9)
+    np.testing.assert_array_equal(outs["constant"].v_c, outs["constant"].output.v_c)  # unit gain, no limits
+    assert get_pipeline("cns").loop == LoopConfig(gain_mode="adaptive", gain=1.0, gain_inf=1.0, gain_zero=2.0,
+                                                  gain_slope=100.0, max_linear_mps=0.3, max_angular_rps=1.0)
     e = outs["adaptive"].error  # mean normalised error: shift / f·√2
     assert (lam > 1.8) if e < 0.002 else (lam < 1.01) if e > 0.05 else (1.0 < lam < 2.0)
 

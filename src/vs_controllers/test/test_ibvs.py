@@ -11,13 +11,12 @@ from vs_common.core.se3 import integrate_twist, invert, look_at, pose_error
 from vs_controllers.core.ibvs import (
     IBVSConfig,
     IBVSController,
-    adaptive_gain,
-    clip_twist,
     ibvs_twist,
     interaction_matrix,
 )
+from vs_controllers.core.loop import LoopConfig, ServoLoop, adaptive_gain, clip_twist
+from vs_controllers.core.pipelines import get_pipeline, make_controller, make_pipeline
 from vs_controllers.core.protocol import Controller
-from vs_controllers.core.registry import make_controller, make_pipeline
 from vs_perception.core.types import Correspondences
 
 CAM = CameraModel(np.array([[540.0, 0, 320], [0, 540, 240], [0, 0, 1]]), 640, 480)
@@ -90,22 +89,23 @@ def test_ibvs_converges_on_an_ideal_four_point_scene(interaction: str, gain_mode
     w_T_c = look_at(np.array([0.12, -0.08, 0.72]), np.array([0.02, 0.01, 0.0]), up=np.array([0.0, 1.0, 0.0]))
     w_T_c[:3, :3] = w_T_c[:3, :3] @ Rotation.from_euler("z", 30, degrees=True).as_matrix()
     goal = goal_correspondences(w_T_goal, SQUARE)
-    ctrl = IBVSController(IBVSConfig(interaction=interaction, gain_mode=gain_mode, gain=0.8,
-                                     depth_source="current_depth"))
+    ctrl = IBVSController(IBVSConfig(interaction=interaction, depth_source="current_depth"))
     assert isinstance(ctrl, Controller)
-    ctrl.set_goal(goal)
+    loop = ServoLoop(ctrl, LoopConfig(gain_mode=gain_mode, gain=0.8, gain_zero=2.5, gain_inf=0.6, gain_slope=30.0,
+                                      max_linear_mps=0.3, max_angular_rps=1.0))
+    loop.set_goal(goal)
     first = None
     for _ in range(600):
         x, Z = project(w_T_c, SQUARE)
-        out = ctrl.compute(Correspondences(CAM, goal.goal_uv, to_pixels(x), np.ones(4, bool),
-                                           goal_depth=goal.goal_depth, current_depth=Z))
-        assert out.ok, out.reason
-        first = out.error if first is None else first
-        w_T_c = integrate_twist(w_T_c, out.v_c, 0.04)
-        if out.converged:
+        res = loop.step(Correspondences(CAM, goal.goal_uv, to_pixels(x), np.ones(4, bool),
+                                        goal_depth=goal.goal_depth, current_depth=Z))
+        assert res.ok, res.reason
+        first = res.error if first is None else first
+        w_T_c = integrate_twist(w_T_c, res.v_c, 0.04)
+        if res.error < 2e-3:
             break
     te, re = pose_error(w_T_goal, w_T_c)
-    assert out.converged and out.error < 2e-3 < first
+    assert res.error < 2e-3 < first
     assert te < 5e-3 and re < 0.5
 
 
@@ -116,7 +116,7 @@ def test_bad_observations_give_zero_twist_and_a_reason() -> None:
     assert not ctrl.compute(goal).ok  # no goal yet
     ctrl.set_goal(goal)
     good = ctrl.compute(goal)
-    assert good.ok and np.allclose(good.v_c, 0) and good.converged
+    assert good.ok and np.allclose(good.v_c, 0) and good.error == 0.0
 
     nan_uv = goal.goal_uv.copy()
     nan_uv[0] = np.nan  # demoted to invalid → 3 points < min_points 4
@@ -140,18 +140,24 @@ def test_config_validation_and_registry() -> None:
     with pytest.raises(ConfigError, match="mean"):
         IBVSConfig(interaction="average")
     with pytest.raises(ConfigError):
-        IBVSConfig(gain_zero=0.1, gain_inf=0.5)
+        LoopConfig(gain_zero=0.1, gain_inf=0.5)
     with pytest.raises(ConfigError):
         IBVSConfig(min_points=2)
-    ctrl = make_controller("ibvs", {"gain_mode": "constant", "gain": 0.3})
-    assert ctrl.config.gain == 0.3
+    ctrl = make_controller("ibvs", {"interaction": "desired", "min_points": 5})
+    assert ctrl.config.min_points == 5
     with pytest.raises(ConfigError, match="ibvs"):
         make_controller("nope")
     with pytest.raises(ConfigError):
         make_controller("ibvs", {"gian": 1.0})
-    obs_cfg, ctrl = make_pipeline("ibvs", {"observer": {"detector": "sift"},
-                                           "ibvs_controller": {"ros__parameters": {"gain": 0.2}}})
-    assert obs_cfg.detector == "sift" and ctrl.config.gain == 0.2
+    with pytest.raises(ConfigError, match="gain"):
+        make_controller("ibvs", {"gain": 0.5})  # a loop setting, not the controller's
+    obs_cfg, ctrl, loop = make_pipeline("ibvs", {"observer": {"detector": "sift"},
+                                                 "ibvs_controller": {"ros__parameters": {"min_points": 6}},
+                                                 "loop": {"ros__parameters": {"gain_mode": "constant"}}})
+    assert obs_cfg.detector == "sift" and ctrl.config.min_points == 6
+    assert loop.gain_mode == "constant" and loop.gain_zero == get_pipeline("ibvs").loop.gain_zero
+    with pytest.raises(ConfigError, match="unknown sections"):
+        make_pipeline("ibvs", {"ibvs_loop": {}})
 
 
 def test_shipped_yaml_loads_and_matches_the_defaults() -> None:
@@ -160,6 +166,6 @@ def test_shipped_yaml_loads_and_matches_the_defaults() -> None:
     from vs_perception.core.observer import ObserverConfig
 
     repo = Path(__file__).resolve().parents[3]
-    obs_cfg, ctrl = make_pipeline("ibvs", repo / "config/ibvs.yaml")
+    obs_cfg, ctrl, loop = make_pipeline("ibvs", repo / "config/ibvs.yaml")
     # The YAML documents the defaults; keep them equal so a node without the file behaves the same.
-    assert obs_cfg == ObserverConfig() and ctrl.config == IBVSConfig()
+    assert obs_cfg == ObserverConfig() and ctrl.config == IBVSConfig() and loop == get_pipeline("ibvs").loop

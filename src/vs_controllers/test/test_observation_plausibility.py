@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from vs_common.core.camera import CameraModel
 from vs_common.core.errors import InputError
 from vs_controllers.core.ibvs import IBVSController
+from vs_controllers.core.pipelines import get_pipeline
 from vs_controllers.core.protocol import ControlOutput
 from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, observation_problem
 from vs_perception.core.types import Correspondences
@@ -48,7 +49,7 @@ class AlwaysMoves:
 
 
 def _servoing(controller) -> ServoSession:
-    s = ServoSession(controller, SessionConfig(max_failures=10_000))
+    s = ServoSession(controller, SessionConfig(max_failures=10_000), get_pipeline("ibvs").loop)
     s.step(obs(), now=0.0)  # sets the goal
     s.start(now=0.0)
     r = s.step(obs(), now=0.04)
@@ -134,4 +135,4 @@ def test_any_observation_twist_zero_unless_plausible(uv, fx, cx, depth, prior, v
     assert np.all(np.isfinite(r.v_c))
     if observation_problem(o, s.config):
         assert not np.any(r.v_c)
-    assert np.linalg.norm(r.v_c[:3]) <= IBVSController().config.max_linear_mps + 1e-9
+    assert np.linalg.norm(r.v_c[:3]) <= s.loop.config.max_linear_mps + 1e-9

@@ -153,19 +153,21 @@ def test_repro4_stale_or_future_observation_gives_zero(graph, ros_executor, spin
 
 
 def test_controller_settings_are_node_parameters(ros_context, ros_executor, spin) -> None:
-    """Defaults from config/ibvs.yaml, overridable at start; gains/limits settable at run time, the rest read-only."""
+    """Defaults from config/ibvs.yaml, overridable at start; loop settings at run time, the rest read-only."""
     from rclpy.parameter_client import AsyncParameterClient
     from vs_perception.ros.conversions import msg_to_correspondences
 
     ctrl = ServoControllerNode(context=ros_context, parameter_overrides=[
-        Parameter("pipeline", value="ibvs"), Parameter("controller.gain_mode", value="constant"),
-        Parameter("controller.gain", value=0.4)])
+        Parameter("pipeline", value="ibvs"), Parameter("loop.gain_mode", value="constant"),
+        Parameter("loop.gain", value=0.4), Parameter("controller.min_points", value=5)])
     probe = Node("probe", context=ros_context)
     for n in (ctrl, probe):
         ros_executor.add_node(n)
-    law = ctrl.session.controller
-    assert law.config.gain_mode == "constant" and law.config.gain == 0.4
+    loop = ctrl.session.loop
+    assert loop.config.gain_mode == "constant" and loop.config.gain == 0.4
+    assert ctrl.session.controller.config.min_points == 5
     assert ctrl.get_parameter("controller.depth_source").value == "goal_depth"  # from config/ibvs.yaml
+    assert ctrl.get_parameter("loop.max_linear_mps").value == 0.3  # from config/ibvs.yaml's loop section
     client = AsyncParameterClient(probe, "/servo_controller")
     assert spin(ros_executor, client.services_are_ready, timeout=10.0)
 
@@ -175,13 +177,14 @@ def test_controller_settings_are_node_parameters(ros_context, ros_executor, spin
         return fut.result().results[0]
 
     obs = msg_to_correspondences(obs_msg(4.0))
-    law.set_goal(msg_to_correspondences(obs_msg(0.0)))
-    v_before = law.compute(obs).v_c
-    assert set_("controller.gain", 0.2).successful
-    assert law.config.gain == 0.2 and np.allclose(law.compute(obs).v_c, 0.5 * v_before)
-    res = set_("controller.gain_mode", "turbo")
-    assert not res.successful and "gain_mode" in res.reason and law.config.gain_mode == "constant"
-    assert not set_("controller.max_linear_mps", -1.0).successful
+    loop.set_goal(msg_to_correspondences(obs_msg(0.0)))
+    v_before = loop.step(obs).v_c
+    assert set_("loop.gain", 0.2).successful
+    assert loop.config.gain == 0.2 and np.allclose(loop.step(obs).v_c, 0.5 * v_before)
+    res = set_("loop.gain_mode", "turbo")
+    assert not res.successful and "gain_mode" in res.reason and loop.config.gain_mode == "constant"
+    assert not set_("loop.max_linear_mps", -1.0).successful
+    assert set_("controller.min_points", 6).successful and ctrl.session.controller.config.min_points == 6
     for name, value in (("controller.interaction", "desired"), ("pipeline", "cns"), ("session.threshold", 0.1)):
         res = set_(name, value)
         assert not res.successful and "read-only" in res.reason.lower(), name

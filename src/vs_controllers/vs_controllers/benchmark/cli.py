@@ -29,7 +29,7 @@ from vs_controllers.benchmark.journal import JOURNAL_NAME, EpisodeJournal, confi
 from vs_controllers.benchmark.metrics import summarise
 from vs_controllers.benchmark.report import markdown_row, markdown_table, write_plots, write_results
 from vs_controllers.benchmark.runner import group_by, run_benchmark, select_scenes
-from vs_controllers.core.registry import pipeline_names
+from vs_controllers.core.pipelines import get_pipeline, pipeline_names
 
 __all__ = ["CI_PRESET", "main"]
 
@@ -43,7 +43,7 @@ CI_PRESET: dict[str, dict[str, Any]] = {
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vs_controllers.benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pipeline", default="ibvs", help=f"pipeline name ({', '.join(pipeline_names())}, ...)")
+    p.add_argument("--pipeline", default="ibvs", help=f"pipeline name ({', '.join(pipeline_names())})")
     p.add_argument("--env", choices=("render", "image"), default="render", help="simulated environment")
     p.add_argument("--section", choices=("S", "M", "L", "A"), default="A",
                    help="scene section by initial rotation (S/M/L thirds, A = all)")
@@ -81,7 +81,7 @@ def _default_path(explicit: str | None, name: str) -> Path | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark described by parsed ``args``; returns {"summaries", "markdown", "out"}."""
-    pipe_cfg = _default_path(args.config, f"{args.pipeline}.yaml")
+    pipe_cfg = _default_path(args.config, get_pipeline(args.pipeline).config_file)
     bench_path = _default_path(args.bench_config, "benchmark/default.yaml")
     bench_map = load_yaml(bench_path) if bench_path else {}
     plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}

@@ -15,12 +15,12 @@ from vs_common.core.errors import ConfigError
 from vs_controllers.benchmark.config import BenchmarkConfig
 from vs_controllers.benchmark.episode import run_episode
 from vs_controllers.benchmark.journal import EpisodeJournal
-from vs_controllers.core.registry import make_pipeline
+from vs_controllers.core.pipelines import make_pipeline
 
 __all__ = ["parse_scene_spec", "run_benchmark", "select_scenes"]
 
-# Per-process state of a worker: (cell, observer config, controller, benchmark config).
-_STATE: tuple[Any, Any, Any, BenchmarkConfig] | None = None
+# Per-process state of a worker: (cell, observer config, controller, loop config, benchmark config).
+_STATE: tuple[Any, Any, Any, Any, BenchmarkConfig] | None = None
 
 
 def _limit_threads(threads: int) -> None:
@@ -40,17 +40,17 @@ def default_cell_factory(env: str) -> Any:
 def _init(cell_factory: Callable[[], Any], pipeline: str, pipeline_config: Mapping | str | Path | None,
           bench: BenchmarkConfig, threads: int) -> None:
     global _STATE
-    obs_cfg, controller = make_pipeline(pipeline, pipeline_config)
+    obs_cfg, controller, loop = make_pipeline(pipeline, pipeline_config)
     # After the pipeline is built: it may import torch only now. Left at its default (all cores), torch's
     # thread pool fights any other job on a 2-core machine: CNS steps took 80-700 ms instead of 4 ms.
     _limit_threads(threads)
-    _STATE = (cell_factory(), obs_cfg, controller, bench)
+    _STATE = (cell_factory(), obs_cfg, controller, loop, bench)
 
 
 def _run_one(scene: Any, seed: int) -> dict[str, Any]:
     assert _STATE is not None, "worker not initialised"
-    cell, obs_cfg, controller, bench = _STATE
-    return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed).to_dict()
+    cell, obs_cfg, controller, loop, bench = _STATE
+    return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed, loop=loop).to_dict()
 
 
 def parse_scene_spec(spec: str | None) -> slice | list[int | str] | None:

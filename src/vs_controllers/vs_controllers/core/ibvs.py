@@ -10,14 +10,13 @@ camera frame, and the camera twist v_c = (v, ω) in the camera frame, ẋ = L_x 
 Stacking N points gives e = x − x* ∈ R²ᴺ (interleaved x₀, y₀, x₁, y₁, …) and L ∈ R²ᴺˣ⁶; the control
 law is v_c = −λ L̂⁺ e (eq. 5), where L̂ is the interaction matrix at the desired pose (L*), at the
 current pose (L), or their mean ½(L + L*) (Malis' choice, eq. 11 discussion), with depth from the
-goal depth map, the current depth map, or a constant prior. The gain λ is either constant or
-ViSP's adaptive gain λ(‖e‖∞) = (λ₀ − λ∞) exp(−λ'₀ ‖e‖∞ / (λ₀ − λ∞)) + λ∞ (``vpAdaptiveGain``),
-high near convergence (where the error is small and the motion slow) and low far from it.
+goal depth map, the current depth map, or a constant prior. The controller returns −L̂⁺ e (λ = 1); the
+servo loop (:mod:`vs_controllers.core.loop`) applies λ, constant or ViSP's adaptive gain on ‖e‖∞ (reported
+as ``gain_error``), and the speed limits.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,16 +24,15 @@ from typing import Any
 
 import numpy as np
 from vs_common.core.config import check_choice, check_range, describe, from_mapping
-from vs_common.core.errors import ConfigError, InputError
+from vs_common.core.errors import InputError
 from vs_perception.core.types import Correspondences
 
 from vs_controllers.core.protocol import ControlOutput
 
-__all__ = ["IBVSConfig", "IBVSController", "adaptive_gain", "clip_twist", "ibvs_twist", "interaction_matrix"]
+__all__ = ["IBVSConfig", "IBVSController", "ibvs_twist", "interaction_matrix"]
 
 INTERACTIONS = ("desired", "current", "mean")
 DEPTH_SOURCES = ("goal_depth", "current_depth", "prior")
-GAIN_MODES = ("constant", "adaptive")
 
 
 def interaction_matrix(x: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -73,34 +71,6 @@ def ibvs_twist(e: np.ndarray, L: np.ndarray, gain: float) -> np.ndarray:
     return -gain * (np.linalg.pinv(L) @ np.asarray(e, dtype=np.float64).reshape(-1))
 
 
-def adaptive_gain(e_norm: float, lambda_0: float, lambda_inf: float, slope_0: float) -> float:
-    """ViSP's adaptive gain λ(x) = (λ₀ − λ∞) exp(−λ'₀ x / (λ₀ − λ∞)) + λ∞.
-
-    Args:
-        e_norm: error norm x ≥ 0 (ViSP uses the infinity norm of e).
-        lambda_0: gain at x = 0. lambda_inf: gain as x → ∞. slope_0: λ'₀, the slope −dλ/dx at x = 0.
-    """
-    span = lambda_0 - lambda_inf
-    if span <= 0.0:
-        return lambda_inf
-    return span * math.exp(-slope_0 * e_norm / span) + lambda_inf
-
-
-def clip_twist(v_c: np.ndarray, max_linear: float, max_angular: float) -> tuple[np.ndarray, float]:
-    """Scale the whole twist down (keeping its direction) so ‖v‖ ≤ max_linear and ‖ω‖ ≤ max_angular.
-
-    Returns:
-        The clipped (6,) twist and the scale applied (1.0 when nothing was clipped).
-    """
-    nv, nw = float(np.linalg.norm(v_c[:3])), float(np.linalg.norm(v_c[3:]))
-    scale = 1.0
-    if max_linear > 0 and nv > max_linear:
-        scale = min(scale, max_linear / nv)
-    if max_angular > 0 and nw > max_angular:
-        scale = min(scale, max_angular / nw)
-    return v_c * scale, scale
-
-
 @dataclass(frozen=True)
 class IBVSConfig:
     """IBVS controller settings."""
@@ -115,32 +85,13 @@ class IBVSConfig:
     depth_prior_m: float = describe(
         "Constant depth (m) for depth_source=prior and for points with no depth; a goal's "
         "info['distance_prior_m'] overrides it.", default=0.7)
-    gain_mode: str = describe("constant (gain) or adaptive (ViSP λ(‖e‖∞) from gain_zero, gain_inf, gain_slope).",
-                              default="adaptive")
-    gain: float = describe("Constant gain λ (1/s).", default=0.5)
-    gain_zero: float = describe("Adaptive gain at zero error λ₀ (1/s).", default=2.5)
-    gain_inf: float = describe("Adaptive gain at large error λ∞ (1/s).", default=0.6)
-    gain_slope: float = describe("Adaptive gain slope at zero error λ'₀ (1/s per normalised unit).", default=30.0)
     min_points: int = describe("Fewest valid correspondences to compute a twist (≥ 3 for 6 DOF).", default=4)
-    max_linear_mps: float = describe("Scale the twist down so ‖v‖ ≤ this (m/s); 0 = no limit.", default=0.3)
-    max_angular_rps: float = describe("Scale the twist down so ‖ω‖ ≤ this (rad/s); 0 = no limit.", default=1.0)
-    convergence_threshold: float = describe(
-        "converged when the mean point error (normalised units) is below this.", default=2e-3)
 
     def __post_init__(self) -> None:
         check_choice("interaction", self.interaction, INTERACTIONS)
         check_choice("depth_source", self.depth_source, DEPTH_SOURCES)
         check_range("depth_prior_m", self.depth_prior_m, 0.0, lo_open=True)
-        check_choice("gain_mode", self.gain_mode, GAIN_MODES)
-        for name in ("gain", "gain_zero", "gain_inf"):
-            check_range(name, getattr(self, name), 0.0, lo_open=True)
-        check_range("gain_slope", self.gain_slope, 0.0)
-        if self.gain_inf > self.gain_zero:
-            raise ConfigError(f"gain_inf={self.gain_inf} must not exceed gain_zero={self.gain_zero}")
         check_range("min_points", self.min_points, 3)
-        check_range("max_linear_mps", self.max_linear_mps, 0.0)
-        check_range("max_angular_rps", self.max_angular_rps, 0.0)
-        check_range("convergence_threshold", self.convergence_threshold, 0.0, lo_open=True)
 
 
 def _fill_depth(Z: np.ndarray | None, fallback: np.ndarray | float) -> np.ndarray | float:
@@ -235,15 +186,12 @@ class IBVSController:
             L_cur = interaction_matrix(x, self._current_depth(obs, idx))
             L = L_cur if c.interaction == "current" else 0.5 * (L_cur + L_star)
         e_inf = float(np.max(np.abs(e)))
-        lam = c.gain if c.gain_mode == "constant" else adaptive_gain(e_inf, c.gain_zero, c.gain_inf, c.gain_slope)
         try:
-            v_c = ibvs_twist(e, L, lam)
+            v_c = ibvs_twist(e, L, 1.0)
         except np.linalg.LinAlgError as err:
             return ControlOutput.zero(f"interaction matrix pseudo-inverse failed: {err}", error)
         if not np.all(np.isfinite(v_c)):
             return ControlOutput.zero("non-finite twist (degenerate interaction matrix)", error)
-        v_c, scale = clip_twist(v_c, c.max_linear_mps, c.max_angular_rps)
         return ControlOutput(
-            v_c=v_c, error=error, converged=error < c.convergence_threshold,
-            info={"gain": lam, "num_points": len(idx), "clip_scale": scale, "e_inf": e_inf,
-                  "controller_ms": 1e3 * (time.perf_counter() - t0)})
+            v_c=v_c, error=error, gain_error=e_inf,
+            info={"num_points": len(idx), "e_inf": e_inf, "controller_ms": 1e3 * (time.perf_counter() - t0)})

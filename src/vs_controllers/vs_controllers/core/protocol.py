@@ -2,9 +2,11 @@
 
 configure (constructor with a frozen config) → :meth:`Controller.set_goal` → :meth:`Controller.compute`
 per observation → :class:`ControlOutput`. A node swaps controllers by name through
-:func:`vs_controllers.core.registry.make_controller`.
+:func:`vs_controllers.core.pipelines.make_controller`.
 
-Twists are ``v_c = (vx, vy, vz, wx, wy, wz)`` in the current camera optical frame (m/s, rad/s).
+Twists are ``v_c = (vx, vy, vz, wx, wy, wz)`` in the current camera optical frame (m/s, rad/s), at unit
+gain: the servo loop (:mod:`vs_controllers.core.loop`) applies the gain schedule, the speed limits and
+the stop policy, the same way for every controller.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ class ControlOutput:
     """One controller step.
 
     Attributes:
-        v_c: (6,) camera twist in the camera optical frame (m/s, rad/s); zeros when ``ok`` is False.
+        v_c: (6,) camera twist at unit gain in the camera optical frame (m/s, rad/s); zeros when ``ok`` is False.
         error: scalar feature error the controller minimises (its own units, documented per controller).
-        converged: the controller's own convergence judgement for this step.
+        gain_error: the error the loop's adaptive gain reads (IBVS: ‖e‖∞ as ViSP); None = ``error``.
         ok: False when the controller could not compute (then ``v_c`` is zero and ``reason`` says why).
         reason: human-readable explanation when ``ok`` is False.
         info: extra per-step diagnostics (timings, gains, residuals).
@@ -30,7 +32,7 @@ class ControlOutput:
 
     v_c: np.ndarray
     error: float
-    converged: bool = False
+    gain_error: float | None = None
     ok: bool = True
     reason: str = ""
     info: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +40,7 @@ class ControlOutput:
     @classmethod
     def zero(cls, reason: str, error: float = float("nan")) -> ControlOutput:
         """A safe 'cannot compute' output: zero twist and the reason."""
-        return cls(v_c=np.zeros(6), error=error, converged=False, ok=False, reason=reason)
+        return cls(v_c=np.zeros(6), error=error, ok=False, reason=reason)
 
 
 @runtime_checkable
@@ -54,4 +56,4 @@ class Controller(Protocol):
         """Forget recurrent state (hidden states, filters) but keep the goal."""
 
     def compute(self, obs: Any) -> ControlOutput:
-        """One step: observation → twist. Never raises for bad observations: returns ``ControlOutput.zero``."""
+        """One step: observation → unit-gain twist. Never raises for bad input: returns ``ControlOutput.zero``."""

@@ -1,7 +1,10 @@
-"""A servo session: one controller, its goal, the stop policy and the servo state machine (ROS-free).
+"""A servo session: the servo loop of one controller, its goal and the servo state machine (ROS-free).
 
 The controller node only wires messages to this object, so the behaviour a user sees — when a twist is
-non-zero, when the run counts as converged or failed, why — is decided and tested here.
+non-zero, when the run counts as converged or failed, why — is decided and tested here. Gain schedule,
+speed limits and the stop policy are the shared :class:`~vs_controllers.core.loop.ServoLoop`'s (the
+benchmark runs the same loop); this class adds the state machine, the plausibility checks of each
+observation, the requested tolerance and the input watchdog.
 
 States (mirroring ``vs_msgs/ServoStatus``): IDLE → SERVOING (after :meth:`ServoSession.start`) →
 CONVERGED (stop policy fired, or the error fell below the requested tolerance) or FAILED (the
@@ -20,6 +23,7 @@ from vs_common.core.config import check_range, describe
 from vs_common.core.errors import VisualServoError
 from vs_perception.core.types import Correspondences
 
+from vs_controllers.core.loop import LoopConfig, ServoLoop
 from vs_controllers.core.protocol import Controller
 from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 
@@ -155,22 +159,33 @@ def goal_from_observation(obs: Correspondences) -> Correspondences:
 
 
 class ServoSession:
-    """Drives one controller toward the goal of the observations it is fed."""
+    """Drives one controller toward the goal of the observations it is fed.
 
-    def __init__(self, controller: Controller, config: SessionConfig | None = None) -> None:
-        self.controller = controller
+    Args:
+        controller: the pipeline's controller (unit-gain twist).
+        config: session settings (stop policy, failures, watchdog, plausibility).
+        loop: the pipeline's servo-loop settings (gain schedule, speed limits); None = ``LoopConfig()``.
+    """
+
+    def __init__(self, controller: Controller, config: SessionConfig | None = None,
+                 loop: LoopConfig | None = None) -> None:
         self.config = config or SessionConfig()
+        self.loop = ServoLoop(controller, loop, stop_policy=PixelStopPolicy(StopPolicyConfig(
+            waiting_time_s=self.config.waiting_time_s, threshold=self.config.threshold)))
         self.state = ServoState.IDLE
         self.goal_id: str | None = None
         self._goal_uv = np.zeros((0, 2))
         self.reason = "no goal yet"
         self.step_count = 0
         self.error = float("nan")
-        self._stop = PixelStopPolicy(StopPolicyConfig(waiting_time_s=self.config.waiting_time_s,
-                                                      threshold=self.config.threshold))
         self._tolerance = 0.0
         self._failures = 0
         self._last_obs_t: float | None = None
+
+    @property
+    def controller(self) -> Controller:
+        """The controller the loop drives."""
+        return self.loop.controller
 
     # -- commands -------------------------------------------------------------------------------------
     def start(self, tolerance: float = 0.0, now: float | None = None) -> None:
@@ -179,8 +194,7 @@ class ServoSession:
         self._tolerance = max(float(tolerance), 0.0)
         self._failures = 0
         self.step_count = 0
-        self._stop.reset()
-        self.controller.reset()
+        self.loop.reset(controller=True)
         self._last_obs_t = time.monotonic() if now is None else now
         self.reason = ""
 
@@ -197,9 +211,8 @@ class ServoSession:
         # Same id with other goal keypoints: the observer re-detected the goal (a detector changed at run time).
         if obs.goal_id == self.goal_id and np.array_equal(obs.goal_uv, self._goal_uv):
             return
-        self.controller.set_goal(goal_from_observation(obs))
+        self.loop.set_goal(goal_from_observation(obs))
         self.goal_id, self._goal_uv = obs.goal_id, obs.goal_uv.copy()
-        self._stop.reset()
         self.step_count = 0
         if self.state in (ServoState.CONVERGED, ServoState.FAILED):
             self.state = ServoState.IDLE
@@ -228,21 +241,18 @@ class ServoSession:
             return self._result(zero, obs, 0.0)
         if self.state != ServoState.SERVOING:
             return self._result(zero, obs, 0.0)
-        t0 = time.perf_counter()
-        out = self.controller.compute(obs)
-        ms = (time.perf_counter() - t0) * 1e3
+        res = self.loop.step(obs, now)
         self.step_count += 1
-        self.error = out.error
-        if not out.ok or not np.all(np.isfinite(out.v_c)):
-            return self._refuse(out.reason or "controller produced a non-finite twist", obs, ms, out.info)
+        self.error = res.error
+        if not res.ok:
+            return self._refuse(res.reason, obs, res.controller_ms, res.info)
         self._failures = 0
         self.reason = ""
-        stop = self._stop.update(obs, t=now)
-        if stop or (self._tolerance > 0 and np.isfinite(out.error) and out.error < self._tolerance):
+        if res.stop or (self._tolerance > 0 and np.isfinite(res.error) and res.error < self._tolerance):
             self.state = ServoState.CONVERGED
-            self.reason = f"converged: error {out.error:.5f}"
-            return self._result(zero, obs, ms, out.info)
-        return self._result(np.asarray(out.v_c, float), obs, ms, out.info)
+            self.reason = f"converged: error {res.error:.5f}"
+            return self._result(zero, obs, res.controller_ms, res.info)
+        return self._result(res.v_c, obs, res.controller_ms, res.info)
 
     def _refuse(self, reason: str, obs: Correspondences, ms: float = 0.0, info: dict | None = None) -> StepResult:
         """A zero twist with its reason; while servoing it counts towards ``max_failures``."""

@@ -1,7 +1,8 @@
 """Servo controller node: Correspondences → TwistStamped (camera optical frame) + ServoStatus + Servo action.
 
-The pipeline (ibvs, cns, ...) is a parameter; everything it decides lives in
-:class:`vs_controllers.core.session.ServoSession`. Any input the core rejects gives a zero twist and a
+The pipeline (ibvs, cns, ...) is a parameter, described by its :class:`~vs_controllers.core.pipelines.PipelineSpec`;
+everything it decides lives in :class:`vs_controllers.core.session.ServoSession` (on the shared servo loop).
+Any input the core rejects gives a zero twist and a
 status message, never an exception out of a callback.
 """
 
@@ -17,42 +18,58 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
 from vs_common.core.config import check_choice
-from vs_common.core.errors import InputError, VisualServoError
+from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_common.core.paths import resolve_config
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
 from vs_perception.ros.conversions import msg_to_correspondences
 
-from vs_controllers.core.registry import PIPELINES, controller_settings, make_controller, pipeline_names
+from vs_controllers.core.loop import LoopConfig
+from vs_controllers.core.pipelines import (
+    Input,
+    controller_settings,
+    get_pipeline,
+    loop_settings,
+    make_controller,
+    pipeline_names,
+)
 from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, StepResult
 from vs_msgs.action import Servo
 from vs_msgs.msg import Correspondences as CorrespondencesMsg
 from vs_msgs.msg import ServoStatus
 
-#: Controller settings safe to change while servoing: the gain law and the twist limits.
-RUNTIME_FIELDS = ("gain", "gain_mode", "gain_zero", "gain_inf", "gain_slope", "min_points", "max_linear_mps",
-                  "max_angular_rps", "convergence_threshold")
+#: Controller settings safe to change while servoing (every loop.* setting is: gain schedule, speed limits).
+RUNTIME_FIELDS = ("min_points",)
 
 
 class ServoControllerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("servo_controller", **kwargs)
         self.pipeline = declare_read_only(self, "pipeline", "ibvs", f"Pipeline to run, one of {pipeline_names()}")
-        cfg_file = declare_read_only(self, "pipeline_config", "", "Pipeline YAML (observer + <pipeline>_controller "
-                                     "sections): the defaults of controller.*; '' = config/<pipeline>.yaml")
+        cfg_file = declare_read_only(self, "pipeline_config", "", "Pipeline YAML (observer, <pipeline>_controller "
+                                     "and loop sections): the defaults of controller.* and loop.*; "
+                                     "'' = the pipeline's config/<pipeline>.yaml")
         self.frame_id = declare_read_only(self, "output_frame", "camera_color_optical_frame",
                                           "Frame of the published twist (must be the observing camera's optical frame)")
         check_choice("pipeline", self.pipeline, pipeline_names())
+        spec = get_pipeline(self.pipeline)
+        if not spec.needs(Input.CORRESPONDENCES):
+            raise ConfigError(f"pipeline {spec.name!r} observes {[i.value for i in spec.inputs]}; this node "
+                              "subscribes to correspondences")
         session_cfg = declare_config(self, SessionConfig, prefix="session.")
-        # The controller's settings are parameters controller.<field>, defaults from the pipeline file; gains and
-        # limits may change at run time (ros2 param set /servo_controller controller.gain 0.8).
-        cls, file_values = controller_settings(self.pipeline, resolve_config(cfg_file or f"{self.pipeline}.yaml"))
+        # The controller's settings are parameters controller.<field>, the loop's loop.<field>, defaults from the
+        # pipeline file; the loop's may change at run time (ros2 param set /servo_controller loop.gain 0.8).
+        path = resolve_config(cfg_file or spec.config_file)
+        cls, file_values = controller_settings(self.pipeline, path)
         live = [f.name for f in dataclasses.fields(cls) if f.name in RUNTIME_FIELDS]
         ctrl_cfg = declare_config(self, cls, prefix="controller.", overrides=file_values, dynamic=live,
                                   on_change=self._set_controller_config)
-        controller = make_controller(PIPELINES[self.pipeline][1], dataclasses.asdict(ctrl_cfg))
-        self.session = ServoSession(controller, session_cfg)
+        loop_cfg = declare_config(self, LoopConfig, prefix="loop.",
+                                  overrides=dataclasses.asdict(loop_settings(self.pipeline, path)), dynamic=True,
+                                  on_change=self._set_loop_config)
+        controller = make_controller(self.pipeline, dataclasses.asdict(ctrl_cfg))
+        self.session = ServoSession(controller, session_cfg, loop_cfg)
         self._observer_ms = 0.0
         self._active = None
         self._done: Future | None = None
@@ -70,6 +87,9 @@ class ServoControllerNode(Node):
     def _set_controller_config(self, config) -> None:  # noqa: ANN001 - the pipeline's controller config class
         # Only RUNTIME_FIELDS can differ from the running config: the controller reads them at every compute().
         self.session.controller.config = config
+
+    def _set_loop_config(self, config: LoopConfig) -> None:
+        self.session.loop.config = config  # read at every step
 
     # -- observations -------------------------------------------------------------------------------
     def _on_obs(self, msg: CorrespondencesMsg) -> None:

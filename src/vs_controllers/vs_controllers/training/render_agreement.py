@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "build":
         from vs_controllers.benchmark.cli import _default_path
         from vs_controllers.benchmark.runner import default_cell_factory, select_scenes
-        from vs_controllers.core.registry import make_pipeline
+        from vs_controllers.core.pipelines import make_pipeline
 
-        obs_cfg, _ = make_pipeline("cns", _default_path(args.config, "cns.yaml"))
+        obs_cfg, _, _ = make_pipeline("cns", _default_path(args.config, "cns.yaml"))
         samples = build_samples(select_scenes("render", "A", args.scenes), default_cell_factory("render"), obs_cfg,
                                 tuple(float(x) for x in args.fractions.split(",")))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

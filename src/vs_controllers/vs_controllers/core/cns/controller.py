@@ -7,17 +7,14 @@ distance prior ``d``.
 
 Time scaling. The authors' training and benchmark environments apply ``2 · vel`` for ``dt = 0.02 s``
 per step, i.e. the camera moves ``vel · 0.04 s`` per 0.04 s control step, and their robot sends
-``vel`` to ``speedL`` directly: the network output is a velocity in m/s and rad/s. So
-``v_c = gain · vel`` with ``gain = 1`` reproduces the authors' closed loop (and, in our simulated cell
-with a 0.04 s step, their per-step motion); a larger gain converges faster per second but the
-recurrent state was trained on that step size.
-
-Speed limits and adaptive gain (both off by default in the dataclass, on in ``config/cns.yaml``).
-``max_linear_mps`` / ``max_angular_rps`` scale the whole twist down, keeping its direction (as IBVS's
-config does). ``gain_mode = adaptive`` replaces the constant ``gain`` by ViSP's adaptive gain on the mean
-point error e: ``λ(e) = (gain_zero − gain) exp(−gain_slope e / (gain_zero − gain)) + gain``, i.e. the
-authors' loop far from the goal and up to ``gain_zero`` times faster in the last pixels, where the
-network's speed shrinks with the image error while the pose can still be centimetres off.
+``vel`` to ``speedL`` directly: the network output is a velocity in m/s and rad/s. The controller
+returns ``vel`` (unit gain); the servo loop (:mod:`vs_controllers.core.loop`) multiplies it by its gain,
+so a constant gain of 1 with no speed limits reproduces the authors' closed loop (and, in our simulated
+cell with a 0.04 s step, their per-step motion); a larger gain converges faster per second but the
+recurrent state was trained on that step size. The pipeline's default loop (``config/cns.yaml``) uses
+ViSP's adaptive gain on the mean point error e (reported as the error the gain reads) — the authors' loop
+far from the goal, up to ``gain_zero`` times faster in the last pixels, where the network's speed shrinks
+with the image error while the pose can still be centimetres off — and IBVS's speed limits.
 
 Distance prior ``d`` (m, camera to scene centre at the goal): ``goal.info["distance_prior_m"]`` when
 present, else (``distance_source = auto``) the median of the valid goal depths, else
@@ -40,7 +37,6 @@ from vs_perception.core.types import Correspondences
 
 from vs_controllers.core.cns.graph import GraphBuilder, GraphConfig, collate
 from vs_controllers.core.cns.network import GraphVS, T, postprocess
-from vs_controllers.core.ibvs import GAIN_MODES, adaptive_gain, clip_twist
 from vs_controllers.core.protocol import ControlOutput
 
 __all__ = ["CNSConfig", "CNSController", "default_checkpoint", "make_cns_controller"]
@@ -68,17 +64,7 @@ class CNSConfig:
         "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
         "config: always distance_prior_m.", default="auto")
     distance_prior_m: float = describe("Distance prior d (m): camera to scene centre at the goal.", default=0.7)
-    gain: float = describe("v_c = gain · network velocity (1 = the authors' loop; see module docstring); "
-                           "with gain_mode adaptive, the gain far from the goal.", default=1.0)
-    gain_mode: str = describe("constant (gain) or adaptive (ViSP λ(e): gain_zero at the goal, falling to gain "
-                              "far from it; e = mean point error; see module docstring).", default="constant")
-    gain_zero: float = describe("Adaptive mode: the gain at zero image error (≥ gain).", default=2.0)
-    gain_slope: float = describe("Adaptive mode: −dλ/de at e = 0 (per normalised unit of error).", default=100.0)
     min_points: int = describe("Fewest valid correspondences to compute a twist (authors: 3).", default=3)
-    max_linear_mps: float = describe("Scale the twist down so ‖v‖ ≤ this (m/s); 0 = no limit.", default=0.0)
-    max_angular_rps: float = describe("Scale the twist down so ‖ω‖ ≤ this (rad/s); 0 = no limit.", default=0.0)
-    convergence_threshold: float = describe(
-        "converged when the mean point error (normalised units) is below this.", default=2e-3)
     ap_damping: float = describe("Affinity-propagation damping of the goal clustering (authors: 0.9).", default=0.9)
     cluster_seed: int = describe("Seed of the clustering's tie-breaking.", default=0)
     device: str = describe("torch device for the network (cpu, cuda).", default="cpu")
@@ -89,14 +75,7 @@ class CNSConfig:
     def __post_init__(self) -> None:
         check_choice("distance_source", self.distance_source, DISTANCE_SOURCES)
         check_range("distance_prior_m", self.distance_prior_m, 0.0, lo_open=True)
-        check_range("gain", self.gain, 0.0, lo_open=True)
-        check_choice("gain_mode", self.gain_mode, GAIN_MODES)
-        check_range("gain_zero", self.gain_zero, self.gain)
-        check_range("gain_slope", self.gain_slope, 0.0)
         check_range("min_points", self.min_points, 1)
-        check_range("max_linear_mps", self.max_linear_mps, 0.0)
-        check_range("max_angular_rps", self.max_angular_rps, 0.0)
-        check_range("convergence_threshold", self.convergence_threshold, 0.0, lo_open=True)
         check_range("ap_damping", self.ap_damping, 0.5, 1.0, hi_open=True)
         check_range("threads", self.threads, 0)
 
@@ -203,16 +182,12 @@ class CNSController:
         self.hidden = hidden
         x_star = self.graphs.goal.goal_xy[graph.node_mask]
         error = float(np.mean(np.linalg.norm(graph.x_cur[graph.node_mask] - x_star, axis=1)))
-        c = self.config
-        gain = c.gain if c.gain_mode == "constant" else adaptive_gain(error, c.gain_zero, c.gain, c.gain_slope)
-        v_c, scale = clip_twist(gain * vel, c.max_linear_mps, c.max_angular_rps)
         return ControlOutput(
-            v_c=v_c, error=error, converged=error < self.config.convergence_threshold,
+            v_c=vel, error=error,
             info={"graph_ms": 1e3 * (t1 - t0), "net_ms": 1e3 * (t2 - t1),
                   "controller_ms": 1e3 * (time.perf_counter() - t0), "num_points": int(graph.node_mask.sum()),
                   "num_clusters": graph.num_clusters, "clusters_observed": int(graph.cluster_mask.sum()),
-                  "norm": float(T(l)[0, 0]), "distance_prior_m": self.distance_m, "gain": gain,
-                  "clip_scale": scale})
+                  "norm": float(T(l)[0, 0]), "distance_prior_m": self.distance_m})
 
 
 def make_cns_controller(values: Mapping[str, Any] | None = None) -> CNSController:
