@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from vs_bringup.report import CONVERGED, SERVOING, RunSeries, summarize, write_report
+from vs_bringup.report import RunSeries, summarize, write_report
 from vs_common.core.errors import InputError
 from vs_common.core.se3 import exp_se3, make_pose
+from vs_common.ros.image import image_to_rgb
+from vs_controllers.core.session import ServoState
 
 from vs_bringup import report
 
@@ -27,9 +29,9 @@ def _converging_poses(n: int) -> np.ndarray:
 
 def _series(n: int = 60) -> RunSeries:
     t = np.arange(n) * 0.1
-    state = np.full(n, SERVOING)
-    state[:3] = 0
-    state[-5:] = CONVERGED
+    state = np.full(n, int(ServoState.SERVOING))
+    state[:3] = ServoState.IDLE
+    state[-5:] = ServoState.CONVERGED
     return RunSeries(
         pipeline="ibvs", t_status=t, feature_error=0.2 * np.exp(-t), state=state, step=np.maximum(np.arange(n) - 2, 0),
         observer_ms=np.full(n, 20.0), controller_ms=np.full(n, 2.0),
@@ -91,21 +93,30 @@ def test_write_report_files(tmp_path):
     assert (tmp_path / "empty" / "report.png").is_file()
 
 
+def test_servo_states_are_the_message_constants():
+    """The report reads ServoStatus.state with the session's enum: both must name the same numbers."""
+    from vs_msgs.msg import ServoStatus
+
+    assert {s.name: int(s) for s in ServoState} == {s.name: getattr(ServoStatus, s.name) for s in ServoState}
+    assert len(ServoState) == 5  # IDLE, SERVOING, CONVERGED, FAILED, PAUSED (ServoStatus.msg)
+
+
 def test_image_decoding_and_match_drawing():
-    class Img:  # duck-typed sensor_msgs/Image
+    class Img:  # duck-typed sensor_msgs/Image, as rosbags deserialises it
         def __init__(self, arr: np.ndarray, enc: str, pad: int = 0) -> None:
             h, w = arr.shape[:2]
             ch = 1 if arr.ndim == 2 else arr.shape[2]
             rows = np.zeros((h, w * ch + pad), np.uint8)
             rows[:, : w * ch] = arr.reshape(h, -1)
             self.height, self.width, self.encoding, self.step, self.data = h, w, enc, w * ch + pad, rows.tobytes()
+            self.is_bigendian = 0
 
     rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
-    assert np.array_equal(report.image_msg_to_rgb(Img(rgb, "rgb8", pad=3)), rgb)
-    assert np.array_equal(report.image_msg_to_rgb(Img(rgb[:, :, ::-1].copy(), "bgr8")), rgb)
-    assert report.image_msg_to_rgb(Img(rgb[:, :, 0].copy(), "mono8")).shape == (5, 7, 3)
+    assert np.array_equal(image_to_rgb(Img(rgb, "rgb8", pad=3)), rgb)
+    assert np.array_equal(image_to_rgb(Img(rgb[:, :, ::-1].copy(), "bgr8")), rgb)
+    assert image_to_rgb(Img(rgb[:, :, 0].copy(), "mono8")).shape == (5, 7, 3)
     with pytest.raises(InputError, match="encoding"):
-        report.image_msg_to_rgb(Img(rgb, "16UC1"))
+        image_to_rgb(Img(rgb, "16UC1"))
     canvas = np.zeros((40, 40, 3), np.uint8)
     cur = np.array([[10.0, 10.0], [np.nan, np.nan], [30.0, 30.0]])
     goal = np.array([[12.0, 10.0], [5.0, 5.0], [20.0, 30.0]])
@@ -118,20 +129,17 @@ def test_image_decoding_and_match_drawing():
 def _write_bag(path, n: int = 30) -> None:
     """A recorded-looking run: status, twists, TCP poses, goal pose, colour images + correspondences."""
     rclpy_serialization = pytest.importorskip("rclpy.serialization")
+    from builtin_interfaces.msg import Time
     from geometry_msgs.msg import PoseStamped, TwistStamped
     from rosbags.rosbag2 import StoragePlugin, Writer
     from sensor_msgs.msg import Image
     from vs_bringup.recorder import vs_typestore
+    from vs_common.ros.geometry import matrix_to_pose_stamped
 
     from vs_msgs.msg import Correspondences, ServoStatus
 
     def pose_msg(T: np.ndarray) -> PoseStamped:
-        m = PoseStamped()
-        m.header.frame_id = "base"
-        m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(x) for x in T[:3, 3])
-        q = Rotation.from_matrix(T[:3, :3]).as_quat()
-        m.pose.orientation.x, m.pose.orientation.y, m.pose.orientation.z, m.pose.orientation.w = (float(x) for x in q)
-        return m
+        return matrix_to_pose_stamped(T, Time(), "base")
 
     store = vs_typestore()
     poses = _converging_poses(n)

@@ -1,8 +1,9 @@
 """Servo run report: ``report.png`` (error curves, twists, first / last frame with matches) + ``summary.json``.
 
 The report is built from a :class:`RunSeries` (plain arrays), made either in memory or from a recorded bag
-(:func:`series_from_run` over :func:`vs_bringup.recorder.read_run`, so it works on rosbags' dataclasses
-and on rclpy messages alike: both have the ROS field names). Ground truth (translation / rotation error)
+(:func:`series_from_run` over :func:`vs_bringup.recorder.read_run`). Messages become arrays through the
+conversions of :mod:`vs_common.ros`, whose decoders read fields only, so rosbags' dataclasses and rclpy
+messages work alike. Ground truth (translation / rotation error)
 is available when the run carries the goal TCP pose (``/vs/run/goal_tcp_pose``, published by the demo)
 and the TCP poses (``/vs/robot/tcp_pose``); errors are those of the camera, ``base_T_tcp @ tcp_T_cam``.
 
@@ -23,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 from vs_common.core.errors import InputError
-from vs_common.core.se3 import make_pose, pose_error
+from vs_common.core.se3 import pose_error, pose_from_xyz_quat
+from vs_common.ros.geometry import pose_to_matrix, twist_to_array
+from vs_common.ros.image import image_to_rgb
+from vs_controllers.core.session import ServoState
 
 from vs_bringup import topics as T
 
-# ServoStatus states (vs_msgs/msg/ServoStatus.msg); copied as ints so the report needs no ROS.
-IDLE, SERVOING, CONVERGED, FAILED, PAUSED = range(5)
-STATE_NAMES = {IDLE: "IDLE", SERVOING: "SERVOING", CONVERGED: "CONVERGED", FAILED: "FAILED", PAUSED: "PAUSED"}
 #: Success criterion of the benchmark (DESIGN.md §7, after CNS): final RE < 3 deg and TE < 3 cm.
 SUCCESS_TE_M = 0.03
 SUCCESS_RE_DEG = 3.0
@@ -77,39 +77,6 @@ class RunSeries:
         return errs[:, 0], errs[:, 1]
 
 
-# --- messages → arrays (duck-typed: rosbags dataclasses or rclpy messages) -----------------------------
-
-def _stamp(msg: Any) -> float:
-    return float(msg.header.stamp.sec) + 1e-9 * float(msg.header.stamp.nanosec)
-
-
-def pose_msg_to_matrix(msg: Any) -> np.ndarray:
-    """geometry_msgs/PoseStamped (or Pose) → (4, 4)."""
-    pose = getattr(msg, "pose", msg)
-    q = pose.orientation
-    p = pose.position
-    return make_pose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), np.array([p.x, p.y, p.z]))
-
-
-def image_msg_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (rgb8 / bgr8 / mono8 / rgba8 / bgra8) → (H, W, 3) uint8 RGB, without cv_bridge."""
-    enc = msg.encoding
-    channels = {"rgb8": 3, "bgr8": 3, "mono8": 1, "8UC1": 1, "rgba8": 4, "bgra8": 4}
-    if enc not in channels:
-        raise InputError(f"cannot show image encoding {enc!r}; expected one of {sorted(channels)}")
-    ch = channels[enc]
-    h, w = int(msg.height), int(msg.width)
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if buf.size < int(msg.step) * h or int(msg.step) < w * ch:
-        raise InputError(f"image data of {buf.size} bytes does not fit {w}x{h} {enc} with step {msg.step}")
-    arr = buf[: int(msg.step) * h].reshape(h, int(msg.step))[:, : w * ch].reshape(h, w, ch)
-    if ch == 1:
-        return np.repeat(arr, 3, axis=2)
-    if enc.startswith("bgr"):
-        arr = arr[:, :, 2::-1]
-    return np.ascontiguousarray(arr[:, :, :3])
-
-
 def draw_matches(rgb: np.ndarray, current_uv: np.ndarray, goal_uv: np.ndarray,
                  inlier: np.ndarray | None = None) -> np.ndarray:
     """Draw current (green) and goal (red) keypoints joined by lines: the fallback when no debug image exists.
@@ -140,12 +107,12 @@ def _frame_with_matches(run: dict[str, list[tuple[float, Any]]], which: int,
 
     matches = since(T.MATCHES_IMAGE)
     if matches:
-        return image_msg_to_rgb(matches[which][1])
+        return image_to_rgb(matches[which][1])
     color = since(T.COLOR_IMAGE)
     if not color:
         return None
     t_img, img = color[which]
-    rgb = image_msg_to_rgb(img)
+    rgb = image_to_rgb(img)
     corr = run.get(T.CORRESPONDENCES) or []
     if not corr:
         return rgb
@@ -185,26 +152,32 @@ def series_from_run(run: dict[str, list[tuple[float, Any]]], custom: dict[str, s
     twists = run.get(T.CMD_TWIST, [])
     if twists:
         s.t_twist = np.array([t - t0 for t, _ in twists])
-        s.v_c = np.array([[m.twist.linear.x, m.twist.linear.y, m.twist.linear.z,
-                           m.twist.angular.x, m.twist.angular.y, m.twist.angular.z] for _, m in twists])
+        s.v_c = np.array([twist_to_array(m) for _, m in twists])
     poses = run.get(T.TCP_POSE, [])
     if poses:
         s.t_pose = np.array([t - t0 for t, _ in poses])
-        s.base_T_tcp = np.stack([pose_msg_to_matrix(m) for _, m in poses])
+        s.base_T_tcp = np.stack([pose_to_matrix(m) for _, m in poses])
     goal = run.get(T.GOAL_TCP_POSE, [])
     if goal:
-        s.goal_base_T_tcp = pose_msg_to_matrix(goal[-1][1])
+        s.goal_base_T_tcp = pose_to_matrix(goal[-1][1])
     if "hand_eye_xyz" in custom and "hand_eye_quat_xyzw" in custom:
-        R = Rotation.from_quat(json.loads(custom["hand_eye_quat_xyzw"])).as_matrix()
-        s.tcp_T_cam = make_pose(R, np.asarray(json.loads(custom["hand_eye_xyz"]), dtype=float))
+        s.tcp_T_cam = pose_from_xyz_quat(json.loads(custom["hand_eye_xyz"]), json.loads(custom["hand_eye_quat_xyzw"]))
     # Frames from when servoing began: before that the camera may sit at the goal (the demo captures it there).
-    t_servo = next((t for t, m in status if int(m.state) == SERVOING), -np.inf)
+    t_servo = next((t for t, m in status if int(m.state) == ServoState.SERVOING), -np.inf)
     s.first_frame = _frame_with_matches(run, 0, t_servo)
     s.last_frame = _frame_with_matches(run, -1, t_servo)
     return s
 
 
 # --- summary and figure ---------------------------------------------------------------------------------
+
+def _state_name(state: int) -> str:
+    """ServoStatus.state → its name ("?" for a value the message does not define)."""
+    try:
+        return ServoState(int(state)).name
+    except ValueError:
+        return "?"
+
 
 def _finite_or_none(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
@@ -219,8 +192,8 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
             over what the status stream says.
     """
     te, re = s.camera_errors()
-    servoing = s.t_status[s.state == SERVOING] if len(s.state) else np.zeros(0)
-    ended = s.t_status[np.isin(s.state, (CONVERGED, FAILED))] if len(s.state) else np.zeros(0)
+    servoing = s.t_status[s.state == ServoState.SERVOING] if len(s.state) else np.zeros(0)
+    ended = s.t_status[np.isin(s.state, (ServoState.CONVERGED, ServoState.FAILED))] if len(s.state) else np.zeros(0)
     servo_start = float(servoing[0]) if len(servoing) else None
     servo_end = float(ended[ended >= servo_start][0]) if servo_start is not None and np.any(ended >= servo_start) \
         else (float(s.t_status[-1]) if len(s.t_status) else None)
@@ -229,12 +202,12 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
     i0 = min(i0, max(len(te) - 1, 0))
     out: dict[str, Any] = {
         "pipeline": s.pipeline,
-        "converged": bool(len(s.state) and s.state[-1] == CONVERGED),
-        "final_state": STATE_NAMES.get(int(s.state[-1]), "?") if len(s.state) else None,
+        "converged": bool(len(s.state) and s.state[-1] == ServoState.CONVERGED),
+        "final_state": _state_name(s.state[-1]) if len(s.state) else None,
         "steps": int(s.step.max()) if len(s.step) else 0,
         "final_feature_error": _finite_or_none(s.feature_error[-1]) if len(s.feature_error) else None,
         "initial_feature_error": _finite_or_none(np.nan if not len(servoing) else
-                                                 s.feature_error[s.state == SERVOING][0]),
+                                                 s.feature_error[s.state == ServoState.SERVOING][0]),
         "ground_truth": bool(len(te)),
         "initial_te_mm": float(te[i0] * 1e3) if len(te) else None,
         "initial_re_deg": float(re[i0]) if len(re) else None,
@@ -273,10 +246,10 @@ def plot_report(s: RunSeries, path: str | Path, title: str | None = None) -> Pat
         ax.plot(s.t_status, err, color="k", lw=1.2)
         if np.any(np.isfinite(err)):
             ax.set_yscale("log")
-        for state, colour in ((CONVERGED, "tab:green"), (FAILED, "tab:red")):
+        for state, colour in ((ServoState.CONVERGED, "tab:green"), (ServoState.FAILED, "tab:red")):
             hit = s.t_status[s.state == state]
             if len(hit):
-                ax.axvline(hit[0], color=colour, ls="--", lw=1, label=STATE_NAMES[state].lower())
+                ax.axvline(hit[0], color=colour, ls="--", lw=1, label=state.name.lower())
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper right")
     else:

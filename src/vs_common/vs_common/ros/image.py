@@ -138,6 +138,21 @@ def metres_to_depth16(depth_m: np.ndarray) -> np.ndarray:
     return np.clip(np.round(d * 1000.0), 0, 65535).astype(np.uint16)
 
 
+#: Encodings :func:`image_to_rgb` decodes (colour and 8-bit mono) and :func:`image_to_depth_m` (mm or m).
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """A colour or 8-bit mono Image → (H, W, 3) uint8 RGB; InputError for any other encoding or a bad layout."""
+    return to_rgb(image_to_array(msg, expect=COLOR_ENCODINGS), msg.encoding)
+
+
+def image_to_depth_m(msg: Image) -> np.ndarray:
+    """A depth Image (16UC1 / mono16 mm, 32FC1 m) → (H, W) float32 metres, NaN for no data; InputError otherwise."""
+    return depth_to_metres(image_to_array(msg, expect=DEPTH_ENCODINGS), msg.encoding)
+
+
 def camera_info_to_model(msg: CameraInfo) -> CameraModel:
     """CameraInfo → CameraModel (uses K; the image is assumed rectified as realsense-ros publishes)."""
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)

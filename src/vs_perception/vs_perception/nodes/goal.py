@@ -15,10 +15,9 @@ from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, COLOR_INFO, GOAL, 
 from vs_common.ros.image import (
     camera_info_to_model,
     check_image_matches_info,
-    depth_to_metres,
-    image_to_array,
+    image_to_depth_m,
+    image_to_rgb,
     stamp_to_sec,
-    to_rgb,
 )
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
@@ -28,7 +27,7 @@ from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.srv import SetGoal
 from vs_perception.core.features import DETECTORS, FeatureConfig, FeatureExtractor
 from vs_perception.core.goal_store import GoalStore
-from vs_perception.ros.conversions import COLOR_ENCODINGS, DEPTH_ENCODINGS, goal_to_msg
+from vs_perception.ros.conversions import goal_to_msg
 
 
 @dataclass(frozen=True)
@@ -92,11 +91,11 @@ class GoalNode(Node):
         if info is None or info.width == 0:
             raise VisualServoError("no camera_info received yet for the goal image")
         check_image_matches_info(image, info)
-        rgb = to_rgb(image_to_array(image, expect=COLOR_ENCODINGS), image.encoding)
+        rgb = image_to_rgb(image)
         depth_m = None
         if depth is not None and depth.width > 0:
             check_image_matches_info(depth, info)
-            depth_m = depth_to_metres(image_to_array(depth, expect=DEPTH_ENCODINGS), depth.encoding)
+            depth_m = image_to_depth_m(depth)
         return rgb, camera_info_to_model(info), depth_m
 
     def _on_set_goal(self, req: SetGoal.Request, resp: SetGoal.Response) -> SetGoal.Response:

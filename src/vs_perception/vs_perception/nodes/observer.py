@@ -14,14 +14,22 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 from vs_common.core.errors import VisualServoError
-from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, COLOR_INFO, CORRESPONDENCES, GOAL, MARKERS, MATCHES_IMAGE
+from vs_common.core.topics import (
+    ALIGNED_DEPTH,
+    COLOR_IMAGE,
+    COLOR_INFO,
+    CORRESPONDENCES,
+    GOAL,
+    MARKERS,
+    MATCHES_IMAGE,
+    SET_GOAL,
+)
 from vs_common.ros.image import (
     array_to_image,
     check_image_matches_info,
-    depth_to_metres,
-    image_to_array,
+    image_to_depth_m,
+    image_to_rgb,
     stamp_to_sec,
-    to_rgb,
 )
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config, declare_read_only
@@ -32,8 +40,6 @@ from vs_msgs.msg import Goal as GoalMsg
 from vs_perception.core.observer import Observer, ObserverConfig
 from vs_perception.core.viz import correspondence_markers, draw_matches
 from vs_perception.ros.conversions import (
-    COLOR_ENCODINGS,
-    DEPTH_ENCODINGS,
     correspondences_to_msg,
     markers_to_msg,
     msg_to_goal,
@@ -104,13 +110,13 @@ class ObserverNode(Node):
 
     def _observe(self, msg: Image) -> None:
         if self._goal is None:
-            raise VisualServoError("no goal yet (call /vs/perception/set_goal)")
+            raise VisualServoError(f"no goal yet (call {SET_GOAL})")
         if self._info is not None:
             check_image_matches_info(msg, self._info)
-        rgb = to_rgb(image_to_array(msg, expect=COLOR_ENCODINGS), msg.encoding)
+        rgb = image_to_rgb(msg)
         depth = None
         if self.use_depth and self._depth is not None and self._depth.header.stamp == msg.header.stamp:
-            depth = depth_to_metres(image_to_array(self._depth, expect=DEPTH_ENCODINGS), self._depth.encoding)
+            depth = image_to_depth_m(self._depth)
         obs = self.observer.observe(rgb, depth, stamp=stamp_to_sec(msg.header.stamp))
         obs.frame_id = msg.header.frame_id or obs.frame_id
         if math.isfinite(self._prior):

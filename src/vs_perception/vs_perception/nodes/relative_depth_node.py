@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from vs_common.core.config import check_choice, describe
 from vs_common.core.errors import VisualServoError, WeightsNotFoundError
 from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, INFRA1_IMAGE, INFRA2_IMAGE, INFRA2_INFO, RELATIVE_DEPTH
-from vs_common.ros.image import array_to_image, check_image_matches_info, depth_to_metres, image_to_array, to_rgb
+from vs_common.ros.image import array_to_image, check_image_matches_info, image_to_array, image_to_depth_m, image_to_rgb
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
@@ -91,7 +91,7 @@ class RelativeDepthNode(Node):
 
     def _on_color(self, msg: Image) -> None:
         def run() -> None:
-            rgb = to_rgb(image_to_array(msg, ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")), msg.encoding)
+            rgb = image_to_rgb(msg)
             res = self.estimator.predict(rgb)
             self._publish(res.depth, msg.header, res.total_s)
         self._guard(run)
@@ -99,7 +99,7 @@ class RelativeDepthNode(Node):
     def _on_depth(self, msg: Image) -> None:
         def run() -> None:
             t0 = self.get_clock().now()
-            depth = depth_to_metres(image_to_array(msg, ("16UC1", "32FC1")), msg.encoding)
+            depth = image_to_depth_m(msg)
             rel = metric_to_relative(depth)
             self._publish(rel, msg.header, (self.get_clock().now() - t0).nanoseconds * 1e-9)
         self._guard(run)

@@ -20,12 +20,11 @@ from vs_common.ros.image import (
     array_to_image,
     camera_info_to_model,
     check_image_matches_info,
-    depth_to_metres,
-    image_to_array,
+    image_to_depth_m,
+    image_to_rgb,
     model_to_camera_info,
     sec_to_stamp,
     stamp_to_sec,
-    to_rgb,
 )
 
 from vs_msgs.msg import Correspondences as CorrespondencesMsg
@@ -36,7 +35,7 @@ from vs_perception.core.goal_store import Goal, make_goal
 from vs_perception.core.types import Correspondences
 from vs_perception.core.viz import MarkerData
 
-__all__ = ["COLOR_ENCODINGS", "DEPTH_ENCODINGS", "correspondences_to_msg", "features_to_msg", "goal_to_msg",
+__all__ = ["correspondences_to_msg", "features_to_msg", "goal_to_msg",
            "markers_to_msg", "msg_to_correspondences", "msg_to_features", "msg_to_goal"]
 
 
@@ -200,10 +199,6 @@ def correspondences_to_msg(obs: Correspondences, goal_stamp: float = 0.0) -> Cor
 
 
 # -- Goal --------------------------------------------------------------------------------------------
-COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1")
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
-
-
 def goal_to_msg(goal: Goal, frame_id: str = COLOR_OPTICAL_FRAME,
                 distance_prior_m: float = float("nan")) -> GoalMsg:
     """Encode a goal: rgb8 image, 32FC1 depth in metres (width 0 when absent), camera_info."""
@@ -222,10 +217,10 @@ def msg_to_goal(msg: GoalMsg) -> tuple[Goal, float]:
     if not msg.goal_id:
         raise InputError("goal message has an empty goal_id")
     check_image_matches_info(msg.image, msg.camera_info)
-    image = to_rgb(image_to_array(msg.image, expect=COLOR_ENCODINGS), msg.image.encoding)
+    image = image_to_rgb(msg.image)
     depth = None
     if msg.depth.width > 0:
-        depth = depth_to_metres(image_to_array(msg.depth, expect=DEPTH_ENCODINGS), msg.depth.encoding)
+        depth = image_to_depth_m(msg.depth)
     goal = make_goal(image, camera_info_to_model(msg.camera_info), depth, goal_id=msg.goal_id,
                      stamp=stamp_to_sec(msg.header.stamp), source="message")
     prior = float(msg.distance_prior)

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image
 from vs_common.core.errors import VisualServoError
 from vs_common.core.topics import ALIGNED_DEPTH, SIM_ORBIT
 from vs_common.ros.geometry import matrix_to_pose_stamped
-from vs_common.ros.image import depth_to_metres, image_to_array
+from vs_common.ros.image import image_to_depth_m
 from vs_common.ros.qos import SENSOR_QOS
 
 from vs_msgs.srv import SimOrbit
@@ -50,8 +50,7 @@ class SimOrbitService:
                 raise VisualServoError("the robot bridge is not active (configure and activate it first)")
             distance = float(req.distance_m)
             if distance == 0.0:
-                depth = None if self._depth is None else depth_to_metres(image_to_array(self._depth),
-                                                                         self._depth.encoding)
+                depth = None if self._depth is None else image_to_depth_m(self._depth)
                 distance = median_depth_m(depth)
             new_tcp, base_T_cam = plan_orbit(base_T_tcp, tcp_T_cam, float(req.angle_deg), list(req.axis), distance,
                                              safety.workspace_min, safety.workspace_max)
