@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from vs_common.core.errors import ConfigError
+from vs_controllers.core.pipelines import PIPELINES, Input, PipelineSpec, get_pipeline
 
 from vs_bringup import launch_logic as L
+from vs_bringup import topics as T
 
 ROOT = Path(__file__).resolve().parents[3]
 LAUNCH_DIR = ROOT / "launch"
@@ -77,11 +79,8 @@ def test_node_set_for_every_combination(fake_root, pipeline, use_sim, rviz):
     specs = L.node_specs(args, fake_root)
     by_name = {s.name: s for s in specs}
     assert len(by_name) == len(specs)
-    expected = {"camera", "servo_controller", "robot_bridge"}
-    if pipeline != "kovis":
-        expected |= {"goal", "observer"}
-    if pipeline == "depth_pc":
-        expected.add("relative_depth")
+    spec = get_pipeline(pipeline)
+    expected = {"camera", "servo_controller", "robot_bridge", *spec.nodes}
     if rviz:
         expected.add("rviz2")
     assert set(by_name) == expected
@@ -103,14 +102,34 @@ def test_node_set_for_every_combination(fake_root, pipeline, use_sim, rviz):
         assert s.param_files[0].name == "servo.yaml" and s.param_files[-1].name == f"{pipeline}.yaml"
         assert all(p.is_file() for p in s.param_files)
         assert s.parameters[: len(s.param_files)] == [str(p) for p in s.param_files]
-    if pipeline != "kovis":
+    if "observer" in spec.nodes:
         assert by_name["observer"].overrides["detector"] == "sift" == by_name["goal"].overrides["detector"]
-    if pipeline == "kovis":
-        key = "enable_infra" if use_sim else "enable_infra1"
-        assert cam.overrides[key] is True
+    key = "enable_infra" if use_sim else "enable_infra1"
+    assert cam.overrides.get(key, False) is ("infra1" in spec.camera_streams)
     if not use_sim:
         assert any(p.name == "camera.yaml" for p in cam.param_files)
     assert any(p.name == "robot_bridge.yaml" for p in by_name["robot_bridge"].param_files)
+
+
+def test_a_new_pipeline_is_one_spec(fake_root, monkeypatch):
+    """Nodes, camera streams and recorded topics follow from a spec's inputs; nothing names the pipeline."""
+    spec = PipelineSpec(name="stereo_depth", summary="a test pipeline", inputs=(Input.STEREO_IR, Input.RELATIVE_DEPTH),
+                        controller="vs_controllers.core.ibvs:IBVSController.from_mapping",
+                        controller_config="vs_controllers.core.ibvs:IBVSConfig")
+    monkeypatch.setitem(PIPELINES, spec.name, spec)
+    (fake_root / "config" / spec.config_file).write_text("{}\n")
+    assert spec.nodes == ("relative_depth",) and spec.camera_streams == ("infra1", "infra2", "color")
+    for use_sim in (True, False):
+        specs = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=spec.name, use_sim=use_sim), fake_root)}
+        assert set(specs) == {"camera", "relative_depth", "servo_controller", "robot_bridge"}
+        cam = specs["camera"].overrides
+        assert cam["enable_infra"] if use_sim else (cam["enable_infra1"] and cam["depth_module.emitter_enabled"] == 0)
+        assert specs["relative_depth"].param_files[-1].name == "stereo_depth.yaml"
+    names = [t.name for t in T.run_topics(spec.name, with_color=False)]
+    assert {T.INFRA1_IMAGE, T.INFRA2_IMAGE, T.RELATIVE_DEPTH, T.COLOR_IMAGE} <= set(names)
+    assert T.CORRESPONDENCES not in names and not T.debug_topics(spec.name)
+    ibvs = [t.name for t in T.run_topics("ibvs", with_color=False)]
+    assert T.CORRESPONDENCES in ibvs and T.COLOR_IMAGE not in ibvs and T.INFRA1_IMAGE not in ibvs
 
 
 def test_real_robot_ip_and_sim_scene(fake_root):

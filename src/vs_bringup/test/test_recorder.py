@@ -28,11 +28,16 @@ def test_topic_spec_validates():
         TopicSpec("/a", "std_msgs/msg/String", qos="fast")
 
 
-def test_run_topics_depend_on_pipeline():
+def test_run_topics_depend_on_pipeline(monkeypatch):
+    from vs_controllers.core.pipelines import PIPELINES, Input, PipelineSpec
+
+    # A stereo pipeline (KOVIS-like), registered for this test only: its topics follow from its inputs.
+    monkeypatch.setitem(PIPELINES, "stereo", PipelineSpec(
+        name="stereo", summary="test", inputs=(Input.STEREO_IR,), controller="m:f", controller_config="m:C"))
     ibvs = {t.name for t in run_topics("ibvs")}
-    kovis = {t.name for t in run_topics("kovis")}
-    assert "/vs/perception/correspondences" in ibvs and "/vs/perception/correspondences" not in kovis
-    assert "/camera/camera/infra1/image_rect_raw" in kovis
+    stereo = {t.name for t in run_topics("stereo")}
+    assert "/vs/perception/correspondences" in ibvs and "/vs/perception/correspondences" not in stereo
+    assert "/camera/camera/infra1/image_rect_raw" in stereo
     assert all(t.max_rate_hz == 0.5 for t in run_topics("ibvs", image_rate_hz=0.5)
                if t.type == "sensor_msgs/msg/Image")
 

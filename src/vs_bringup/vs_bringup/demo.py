@@ -38,6 +38,7 @@ from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
 from vs_common.core.orbit import DEFAULT_ORBIT_AXIS, orbit_offset
 from vs_common.core.se3 import invert, make_pose, pose_error
+from vs_controllers.core.pipelines import get_pipeline, resolve
 
 from vs_bringup import launch_logic as L
 from vs_bringup import topics as T
@@ -188,15 +189,9 @@ class DemoGraph:
         camera_kw["parameter_overrides"] += as_ros_parameters({"render_in_child_process": True})
         self.camera = SimCameraNode(**camera_kw)
         self.nodes.append(self.camera)
-        if self.cfg.pipeline != "kovis":
-            from vs_perception.nodes.goal import GoalNode
-            from vs_perception.nodes.observer import ObserverNode
-
-            self.nodes += [GoalNode(**kw("goal")), ObserverNode(**kw("observer"))]
-        if self.cfg.pipeline == "depth_pc":
-            from vs_perception.nodes.relative_depth_node import RelativeDepthNode
-
-            self.nodes.append(RelativeDepthNode(**kw("relative_depth")))
+        # The perception nodes of the pipeline's spec, as the launch file starts them (launch_logic.node_specs).
+        for role in get_pipeline(self.cfg.pipeline).nodes:
+            self.nodes.append(resolve(L.PERCEPTION_NODES[role].node_class)(**kw(role)))
         self.nodes.append(ServoControllerNode(**kw("servo_controller")))
         xyz, quat = L.bridge_hand_eye()
         self.tcp_T_cam = make_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(xyz))
@@ -253,8 +248,8 @@ class DemoGraph:
         depth = getattr(frame, "depth", None)
         finite = depth[np.isfinite(depth) & (depth > 0)] if depth is not None else np.zeros(0)
         distance = float(np.median(finite)) if finite.size else 0.4
-        if self.cfg.pipeline == "kovis":
-            return "", goal_tcp, distance  # KOVIS has no goal image: the task is in its training data
+        if "goal" not in get_pipeline(self.cfg.pipeline).nodes:
+            return "", goal_tcp, distance  # no goal image (KOVIS: the task is in its training data)
         _wait(self.set_goal_client.service_is_ready, 30.0, "the /vs/perception/set_goal service")
         for attempt in range(5):  # the goal node may not have its first frame / camera_info yet
             req = SetGoal.Request(source=SetGoal.Request.SOURCE_CURRENT_FRAME)

@@ -25,12 +25,12 @@ from typing import Any
 
 from vs_common.core.config import check_choice, describe
 from vs_common.core.errors import ConfigError
+from vs_controllers.core.pipelines import PipelineSpec, get_pipeline, pipeline_names
 
 from vs_bringup import topics as T
 
-#: The pipelines that run end to end today (depth_pc, dfbvs and kovis have no parameter files and nodes yet;
-#: a pipeline registry will add them).
-PIPELINES = ("ibvs", "cns")
+#: The registered pipelines (:data:`vs_controllers.core.pipelines.PIPELINES`: the ones that run end to end).
+PIPELINES = tuple(pipeline_names())
 #: ``auto`` keeps the detector of the pipeline's parameter file (CNS: sift, IBVS and the others: akaze).
 OBSERVERS = ("auto", "sift", "orb", "akaze")
 ENVS = ("render", "image")
@@ -80,7 +80,7 @@ class LaunchArgs:
     record_dir: str = describe("Folder for recorded bags.", default="runs")
 
     def __post_init__(self) -> None:
-        check_choice("pipeline", self.pipeline, PIPELINES)
+        check_choice("pipeline", self.pipeline, pipeline_names())
         check_choice("observer", self.observer, OBSERVERS)
         check_choice("env", self.env, ENVS)
         if not self.record_dir:
@@ -176,11 +176,48 @@ def config_file(name: str, root: str | Path | None = None, required: bool = True
     return None
 
 
-def _files(root: str | Path | None, *names: str, pipeline: str) -> tuple[Path, ...]:
+def _files(root: str | Path | None, *names: str, pipeline: PipelineSpec) -> tuple[Path, ...]:
     """servo.yaml, the node's own files (when present), then the pipeline file (required)."""
     own = [config_file(n, root, required=False) for n in names]
     return (config_file("servo.yaml", root), *[p for p in own if p is not None],
-            config_file(f"{pipeline}.yaml", root))
+            config_file(pipeline.config_file, root))
+
+
+@dataclass(frozen=True)
+class PerceptionNode:
+    """A node a pipeline's inputs bring up (:attr:`PipelineSpec.nodes`), by role: what starts it."""
+
+    package: str
+    executable: str
+    node_class: str  # "module:Class", for in-process composition (the demo)
+    own_files: tuple[str, ...] = ()
+
+
+#: Every perception role a pipeline spec may name (``vs_controllers.core.pipelines.INPUT_NODES``).
+PERCEPTION_NODES: dict[str, PerceptionNode] = {
+    "goal": PerceptionNode("vs_perception", "goal", "vs_perception.nodes.goal:GoalNode"),
+    "observer": PerceptionNode("vs_perception", "observer", "vs_perception.nodes.observer:ObserverNode"),
+    "relative_depth": PerceptionNode("vs_perception", "relative_depth",
+                                     "vs_perception.nodes.relative_depth_node:RelativeDepthNode",
+                                     ("relative_depth.yaml",)),
+}
+
+
+def _perception_specs(args: LaunchArgs, spec: PipelineSpec, root: str | Path | None) -> list[NodeSpec]:
+    """The nodes of ``spec.nodes`` in order; the observer gets the chosen detector and the goal node (which
+    checks a new goal has keypoints) the observer's."""
+    nodes = {role: NodeSpec(PERCEPTION_NODES[role].package, PERCEPTION_NODES[role].executable, role,
+                            param_files=_files(root, *PERCEPTION_NODES[role].own_files, pipeline=spec))
+             for role in spec.nodes}
+    if "observer" in nodes:
+        if args.observer != "auto":
+            nodes["observer"] = replace(nodes["observer"], overrides={"detector": args.observer})
+        if "goal" in nodes:
+            from vs_perception.core.features import FeatureConfig  # the observer node's own default
+
+            detector = resolve_parameters(nodes["observer"]).get("detector", FeatureConfig().detector)
+            nodes["goal"] = replace(nodes["goal"], overrides={"detector": detector})
+    return list(nodes.values())
 
 
 def rviz_config(root: str | Path | None = None) -> Path:
@@ -192,15 +229,16 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     """The nodes of the graph for ``args``, in start order (sensors first, the bridge last).
 
     - camera: ``vs_sim sim_camera`` (use_sim) or the RealSense ``vs_perception camera`` in namespace
-      ``camera`` (realsense-ros names); KOVIS turns on the IR pair (and off the emitter).
-    - goal + observer for the keypoint pipelines (all but KOVIS), with the chosen detector;
-      ``relative_depth`` for Depth-PC.
+      ``camera`` (realsense-ros names); a pipeline that needs the IR pair turns it on (and off the emitter).
+    - the perception nodes of the pipeline's spec (:attr:`PipelineSpec.nodes`: goal + observer for
+      correspondences, with the chosen detector; ``relative_depth`` for relative depth).
     - ``servo_controller`` with ``pipeline`` and its pipeline file.
     - ``robot_bridge`` (lifecycle) with the sim or ur_rtde backend; in the simulated cell it autostarts,
       a real arm waits for an explicit ``ros2 lifecycle set /robot_bridge configure`` / ``activate``.
     - ``rviz2`` when asked.
     """
-    p = args.pipeline
+    p = get_pipeline(args.pipeline)
+    infra = "infra1" in p.camera_streams
     specs: list[NodeSpec] = []
     if args.use_sim:
         # Named like the RealSense driver (/camera/camera) so every topic and tool sees the same graph. Its
@@ -209,32 +247,19 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
         xyz, quat = bridge_hand_eye(root)
         specs.append(NodeSpec("vs_sim", "sim_camera", "camera", namespace="camera",
                               param_files=_files(root, pipeline=p),
-                              overrides={"env": args.env, "scene_id": args.scene, "enable_infra": p == "kovis",
+                              overrides={"env": args.env, "scene_id": args.scene, "enable_infra": infra,
                                          "hand_eye_xyz": xyz, "hand_eye_quat_xyzw": quat}))
     else:
         over: dict[str, Any] = {}
-        if p == "kovis":
-            # KOVIS sees the stereo IR pair; the projector's dot pattern would move with the camera.
+        if infra:
+            # The stereo IR pair is an input; the projector's dot pattern would move with the camera.
             over = {"enable_infra1": True, "enable_infra2": True, "depth_module.emitter_enabled": 0}
         specs.append(NodeSpec("vs_perception", "camera", "camera", namespace="camera",
                               param_files=_files(root, "camera.yaml", pipeline=p), overrides=over))
-    if p != "kovis":
-        # auto: the observer keeps its file's detector and the goal node (which checks a new goal has
-        # keypoints) is told the same one.
-        observer = NodeSpec("vs_perception", "observer", "observer", param_files=_files(root, pipeline=p),
-                            overrides={} if args.observer == "auto" else {"detector": args.observer})
-        from vs_perception.core.features import FeatureConfig  # the observer node's own default
-
-        detector = resolve_parameters(observer).get("detector", FeatureConfig().detector)
-        specs.append(NodeSpec("vs_perception", "goal", "goal", param_files=_files(root, pipeline=p),
-                              overrides={"detector": detector}))
-        specs.append(observer)
-    if p == "depth_pc":
-        specs.append(NodeSpec("vs_perception", "relative_depth", "relative_depth",
-                              param_files=_files(root, "relative_depth.yaml", pipeline=p)))
+    specs += _perception_specs(args, p, root)
     specs.append(NodeSpec("vs_controllers", "servo_controller", "servo_controller",
                           param_files=_files(root, pipeline=p),
-                          overrides={"pipeline": p, "pipeline_config": str(config_file(f"{p}.yaml", root))}))
+                          overrides={"pipeline": p.name, "pipeline_config": str(config_file(p.config_file, root))}))
     bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim}
     if args.robot_ip and not args.use_sim:
         bridge_over["ur.robot_ip"] = args.robot_ip
@@ -281,8 +306,7 @@ def record_topics(args: LaunchArgs, with_camera: bool = False) -> list[T.TopicSp
     specs = [replace(t, max_rate_hz=0.0) for t in T.run_topics(args.pipeline, with_depth=with_camera)
              if with_camera or t.name not in RAW_CAMERA_TOPICS]
     specs.append(T.TopicSpec(T.DIAGNOSTICS, "diagnostic_msgs/msg/DiagnosticArray", "reliable"))
-    if args.pipeline != "kovis":
-        specs.append(T.TopicSpec(T.MARKERS, "visualization_msgs/msg/MarkerArray", "reliable"))
+    specs += T.debug_topics(args.pipeline)
     return specs
 
 

@@ -160,7 +160,8 @@ register_pipeline(PipelineSpec(
 
 
 def pipeline_names() -> list[str]:
-    return sorted(PIPELINES)
+    """The registered pipelines, in registration order (the IBVS baseline first)."""
+    return list(PIPELINES)
 
 
 def get_pipeline(name: str) -> PipelineSpec:
