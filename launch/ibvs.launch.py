@@ -1,20 +1,22 @@
-"""The ibvs pipeline: servo.launch.py with pipeline:=ibvs; every other argument passes through.
+"""The ibvs pipeline: servo.launch.py with pipeline:=ibvs; every other argument passes through
+(a contradicting ``pipeline:=...`` is refused, not silently replaced).
 
     ros2 launch vs_bringup ibvs.launch.py use_sim:=true rviz:=true
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+try:
+    from vs_bringup import launch_logic
+except ImportError:  # run by path from a checkout that is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "vs_bringup"))
+    from vs_bringup import launch_logic
 
 PIPELINE = "ibvs"
 
 
 def generate_launch_description():
-    from launch import LaunchDescription
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-    base = str(Path(__file__).with_name("servo.launch.py"))
-    return LaunchDescription([IncludeLaunchDescription(PythonLaunchDescriptionSource(base),
-                                                       launch_arguments={"pipeline": PIPELINE}.items())])
+    return launch_logic.pipeline_launch_description(PIPELINE, Path(__file__).with_name("servo.launch.py"))

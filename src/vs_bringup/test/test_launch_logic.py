@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import shutil
 import sys
 import types
 from itertools import product
@@ -28,14 +29,16 @@ PER_PIPELINE = sorted(p for p in LAUNCH_DIR.glob("*.launch.py") if p.name != "se
 
 @pytest.fixture
 def fake_root(tmp_path):
-    """A config tree with every pipeline file (some pipelines' real files may not exist yet)."""
-    cfg = tmp_path / "config"
-    (cfg / "rviz").mkdir(parents=True)
-    for name in ["servo.yaml", "camera.yaml", "relative_depth.yaml", "robot_bridge.yaml",
-                 *[f"{p}.yaml" for p in L.PIPELINES]]:
-        (cfg / name).write_text((ROOT / "config" / name).read_text() if (ROOT / "config" / name).is_file() else "{}\n")
-    (cfg / "rviz" / "servo.rviz").write_text("Panels: []\n")
+    """A copy of the real config/ tree that a test may edit; a file missing from config/ stays missing."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
     return tmp_path
+
+
+def test_every_registered_pipeline_has_its_files():
+    """The real config/ and launch/ hold each registered pipeline's parameter file and launch file."""
+    for name, spec in PIPELINES.items():
+        assert (ROOT / "config" / spec.config_file).is_file(), name
+        assert (LAUNCH_DIR / f"{name}.launch.py").is_file(), name
 
 
 # --- arguments --------------------------------------------------------------------------------------------
@@ -404,9 +407,15 @@ def test_installed_checks_on_this_machine(monkeypatch):
 def test_per_pipeline_files_include_the_base(fake_launch, path):
     ld = _load(path).generate_launch_description()
     (entities,) = ld.args
-    (include,) = entities
+    check, include = entities
     source = include.args[0]
     assert Path(source.args[0]) == LAUNCH_DIR / "servo.launch.py"
     pipeline = path.name.removesuffix(".launch.py")
     assert pipeline in L.PIPELINES
     assert dict(include.kwargs["launch_arguments"]) == {"pipeline": pipeline}
+    # A contradicting pipeline:=... on the command line is refused before the include runs.
+    refuse = check.kwargs["function"]
+    assert refuse(types.SimpleNamespace(launch_configurations={})) == []
+    assert refuse(types.SimpleNamespace(launch_configurations={"pipeline": pipeline})) == []
+    with pytest.raises(ConfigError, match=f"runs pipeline {pipeline}, not pipeline:=kovis"):
+        refuse(types.SimpleNamespace(launch_configurations={"pipeline": "kovis"}))

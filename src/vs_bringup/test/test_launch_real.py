@@ -175,8 +175,17 @@ def test_installed_share_holds_launch_and_config(ros2, monkeypatch):
     (["scene:=no_such_scene"], "unknown scene ids ['no_such_scene']"),
 ], ids=["unknown", "typo", "pipeline", "bool", "scene"])
 def test_bad_arguments_fail_fast_and_start_nothing(ros2, args, message):
+    _assert_fails_fast(ros2, ["vs_bringup", "servo.launch.py", *args], message)
+
+
+def test_a_pipeline_file_refuses_another_pipeline(ros2):
+    _assert_fails_fast(ros2, ["vs_bringup", "cns.launch.py", "pipeline:=ibvs"],
+                       "cns.launch.py runs pipeline cns, not pipeline:=ibvs")
+
+
+def _assert_fails_fast(ros2: str, args: list[str], message: str) -> None:
     t0 = time.monotonic()
-    out = _run(ros2, "vs_bringup", "servo.launch.py", *args, timeout=60)
+    out = _run(ros2, *args, timeout=60)
     elapsed = time.monotonic() - t0
     text = out.stdout + out.stderr
     assert out.returncode != 0, text

@@ -274,6 +274,25 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     return specs
 
 
+def pipeline_launch_description(pipeline: str, base: Path):  # -> launch.LaunchDescription
+    """What ``<pipeline>.launch.py`` is: ``base`` (servo.launch.py) with ``pipeline:=<pipeline>``, every other
+    argument passed through; a contradicting ``pipeline:=...`` on the command line is refused, not replaced."""
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription, OpaqueFunction
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    def refuse_another_pipeline(context, *args, **kwargs):  # noqa: ANN001, ANN202 - launch's signature
+        given = context.launch_configurations.get("pipeline", pipeline)
+        if given != pipeline:
+            raise ConfigError(f"{pipeline}.launch.py runs pipeline {pipeline}, not pipeline:={given} "
+                              f"(use servo.launch.py pipeline:={given})")
+        return []
+
+    return LaunchDescription([OpaqueFunction(function=refuse_another_pipeline),
+                              IncludeLaunchDescription(PythonLaunchDescriptionSource(str(base)),
+                                                       launch_arguments={"pipeline": pipeline}.items())])
+
+
 #: Raw camera streams are left out of `ros2 bag record` (27 MB/s for 640x480 rgb8 at 30 Hz); the observer's
 #: debug image still shows what the camera saw, with the matches drawn.
 RAW_CAMERA_TOPICS = (T.COLOR_IMAGE, T.ALIGNED_DEPTH, T.INFRA1_IMAGE, T.INFRA2_IMAGE)
