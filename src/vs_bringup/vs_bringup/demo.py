@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
+from vs_common.core.frames import BASE_FRAME
 from vs_common.core.orbit import DEFAULT_ORBIT_AXIS, orbit_offset
-from vs_common.core.se3 import invert, make_pose, pose_error
+from vs_common.core.se3 import invert, pose_error, pose_from_xyz_quat
+from vs_common.core.topics import SERVO_ACTION, SET_GOAL
 from vs_controllers.core.pipelines import get_pipeline, resolve
 
 from vs_bringup import launch_logic as L
@@ -104,20 +105,6 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.0
 def _wait_future(future: Any, timeout: float, what: str) -> Any:
     _wait(future.done, timeout, what)
     return future.result()
-
-
-def _pose_msg(base_T_tcp: np.ndarray, stamp: Any) -> Any:
-    from geometry_msgs.msg import PoseStamped
-
-    msg = PoseStamped()
-    msg.header.stamp = stamp
-    msg.header.frame_id = "base"
-    p = msg.pose.position
-    p.x, p.y, p.z = (float(v) for v in base_T_tcp[:3, 3])
-    q = Rotation.from_matrix(base_T_tcp[:3, :3]).as_quat()
-    o = msg.pose.orientation
-    o.x, o.y, o.z, o.w = (float(v) for v in q)
-    return msg
 
 
 class DemoGraph:
@@ -194,15 +181,15 @@ class DemoGraph:
             self.nodes.append(resolve(L.PERCEPTION_NODES[role].node_class)(**kw(role)))
         self.nodes.append(ServoControllerNode(**kw("servo_controller")))
         xyz, quat = L.bridge_hand_eye()
-        self.tcp_T_cam = make_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(xyz))
+        self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
         # The arm starts at the scene's goal view and the workspace box holds it: launch_logic's
         # sim_start_overrides (sim.initial_*, safety.workspace_*), as under ros2 launch use_sim:=true.
         self.bridge = RobotBridgeNode(backend=self.arm, **kw("robot_bridge"))
         self.nodes.append(self.bridge)
         self.client = Node("demo", context=self.ctx)
         self.nodes.append(self.client)
-        self.set_goal_client = self.client.create_client(SetGoal, "/vs/perception/set_goal")
-        self.servo_client = ActionClient(self.client, Servo, "/vs/servo/servo")
+        self.set_goal_client = self.client.create_client(SetGoal, SET_GOAL)
+        self.servo_client = ActionClient(self.client, Servo, SERVO_ACTION)
         self.goal_pose_pub = self.client.create_publisher(PoseStamped, T.GOAL_TCP_POSE, LATCHED_QOS)
         for node in self.nodes:
             self._executor_of(node).add_node(node)
@@ -240,6 +227,8 @@ class DemoGraph:
 
     def capture_goal(self) -> tuple[str, np.ndarray, float]:
         """SetGoal(SOURCE_CURRENT_FRAME) at the current view; returns goal id, goal TCP pose, viewed distance."""
+        from vs_common.ros.geometry import matrix_to_pose_stamped
+
         from vs_msgs.srv import SetGoal
 
         goal_tcp = self.arm.base_T_tcp.copy()
@@ -250,7 +239,7 @@ class DemoGraph:
         distance = float(np.median(finite)) if finite.size else 0.4
         if "goal" not in get_pipeline(self.cfg.pipeline).nodes:
             return "", goal_tcp, distance  # no goal image (KOVIS: the task is in its training data)
-        _wait(self.set_goal_client.service_is_ready, 30.0, "the /vs/perception/set_goal service")
+        _wait(self.set_goal_client.service_is_ready, 30.0, f"the {SET_GOAL} service")
         for attempt in range(5):  # the goal node may not have its first frame / camera_info yet
             req = SetGoal.Request(source=SetGoal.Request.SOURCE_CURRENT_FRAME)
             resp = _wait_future(self.set_goal_client.call_async(req), 60.0, "SetGoal")
@@ -260,7 +249,8 @@ class DemoGraph:
             self.wait_for_frames(2)
         else:
             raise VisualServoError(f"SetGoal failed: {resp.message}")
-        self.goal_pose_pub.publish(_pose_msg(goal_tcp, self.client.get_clock().now().to_msg()))
+        stamp = self.client.get_clock().now().to_msg()
+        self.goal_pose_pub.publish(matrix_to_pose_stamped(goal_tcp, stamp, BASE_FRAME))
         print(f"[demo] goal {resp.goal_id!r}: {resp.num_keypoints} keypoints, scene at {distance:.3f} m", flush=True)
         return resp.goal_id, goal_tcp, distance
 
@@ -282,7 +272,7 @@ class DemoGraph:
         from vs_msgs.action import Servo
 
         if not self.servo_client.wait_for_server(timeout_sec=30.0):
-            raise NotReadyError("the /vs/servo/servo action server is not available")
+            raise NotReadyError(f"the {SERVO_ACTION} action server is not available")
         last = [0.0]
 
         def on_feedback(fb: Any) -> None:
