@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -91,6 +94,42 @@ def test_write_report_files(tmp_path):
     # An empty run still gives a figure (panels say what is missing) rather than crashing.
     write_report(RunSeries(), tmp_path / "empty")
     assert (tmp_path / "empty" / "report.png").is_file()
+
+
+NO_ROS = textwrap.dedent("""
+    import importlib.abc, sys
+    from types import SimpleNamespace as NS
+
+    class NoRos(importlib.abc.MetaPathFinder):  # this interpreter has no ROS: rclpy and messages fail to import
+        def find_spec(self, name, path, target=None):
+            top = name.split(".")[0]
+            if top == "rclpy" or top.endswith(("_msgs", "_interfaces", "_srvs")):
+                raise ImportError(f"No module named {name!r} (blocked)")
+
+    sys.meta_path.insert(0, NoRos())
+    from vs_bringup.report import series_from_run, summarize
+
+    def pose(z):
+        return NS(pose=NS(position=NS(x=0.0, y=0.0, z=z), orientation=NS(x=0.0, y=0.0, z=0.0, w=1.0)))
+
+    stamp = NS(sec=0, nanosec=0)
+    twist = NS(header=NS(stamp=stamp, frame_id="c"), twist=NS(linear=NS(x=0.1, y=0.0, z=0.0),
+                                                             angular=NS(x=0.0, y=0.0, z=0.2)))
+    image = NS(height=2, width=2, encoding="rgb8", step=6, is_bigendian=0, data=bytes(12))
+    status = NS(pipeline="ibvs", state=2, error=0.001, step=3, observer_ms=1.0, controller_ms=1.0)
+    run = {"/vs/servo/status": [(0.0, status)], "/vs/servo/cmd_twist": [(0.0, twist)],
+           "/vs/robot/tcp_pose": [(0.0, pose(0.5)), (0.1, pose(0.4))], "/vs/run/goal_tcp_pose": [(0.0, pose(0.4))],
+           "/camera/camera/color/image_raw": [(0.0, image)]}
+    out = summarize(series_from_run(run))
+    assert out["converged"] and out["final_te_mm"] == 0.0 and out["num_twists"] == 1, out
+    print("ok")
+""")
+
+
+def test_report_runs_without_ros():
+    """docs/demo.md: the report of a bag needs rosbags, numpy, scipy and matplotlib, not ROS."""
+    res = subprocess.run([sys.executable, "-c", NO_ROS], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stdout + res.stderr[-2000:]
 
 
 def test_servo_states_are_the_message_constants():

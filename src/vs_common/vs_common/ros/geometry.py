@@ -1,22 +1,24 @@
 """geometry_msgs Pose / Twist ↔ numpy: the pose and twist conversions every package shares.
 
-Decoders read fields only, so they take rclpy messages and rosbags' dataclasses alike (the run report
-reads bags). Every function validates its input and raises :class:`InputError` with the reason.
+Decoders read fields only, so they take rclpy messages and rosbags' dataclasses alike, and the message
+classes are imported by the encoders: the run report decodes a bag on a machine without ROS. Every
+function validates its input and raises :class:`InputError` with the reason.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Pose, PoseStamped, Twist, TwistStamped
 from scipy.spatial.transform import Rotation
-from std_msgs.msg import Header
 
 from vs_common.core.errors import InputError
 from vs_common.core.se3 import pose_from_xyz_quat
 from vs_common.ros.image import stamp_to_sec
+
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time
+    from geometry_msgs.msg import Pose, PoseStamped, Twist, TwistStamped
 
 #: How far from 1 a pose's quaternion norm may be before the pose is refused.
 UNIT_QUATERNION_TOL = 1e-3
@@ -35,6 +37,8 @@ def twist_stamped_to_array(msg: TwistStamped) -> tuple[np.ndarray, str, float]:
 
 def array_to_twist(v: np.ndarray) -> Twist:
     """(6,) twist → geometry_msgs/Twist."""
+    from geometry_msgs.msg import Twist
+
     v = np.asarray(v, dtype=np.float64).reshape(6)
     msg = Twist()
     msg.linear.x, msg.linear.y, msg.linear.z = (float(x) for x in v[:3])
@@ -59,6 +63,9 @@ def pose_to_matrix(msg: Pose | PoseStamped | Any) -> np.ndarray:
 
 def matrix_to_pose_stamped(T: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:
     """(4, 4) transform → PoseStamped (quaternion x, y, z, w)."""
+    from geometry_msgs.msg import Pose, PoseStamped
+    from std_msgs.msg import Header
+
     T = np.asarray(T, dtype=np.float64)
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
         raise InputError(f"pose must be a finite 4x4 matrix, got shape {T.shape}")

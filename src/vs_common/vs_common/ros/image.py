@@ -1,17 +1,23 @@
 """sensor_msgs/Image and CameraInfo ↔ numpy, without cv_bridge (which is not on PyPI).
 
 Every function validates its input and raises :class:`InputError` with the reason, so node callbacks can
-turn a malformed message into a status line instead of a crash.
+turn a malformed message into a status line instead of a crash. Decoders read fields only (rclpy messages
+and rosbags' dataclasses alike) and the message classes are imported by the encoders, so the run report
+decodes a bag on a machine without ROS.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from builtin_interfaces.msg import Time
-from sensor_msgs.msg import CameraInfo, Image
 
 from vs_common.core.camera import CameraModel
 from vs_common.core.errors import InputError
+
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import CameraInfo, Image
 
 # encoding → (numpy dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -44,6 +50,8 @@ def stamp_to_sec(stamp: Time) -> float:
 
 def sec_to_stamp(t: float) -> Time:
     """Seconds → builtin_interfaces/Time, clipped to [0, 2^31 − 1] s (NaN → 0: an obviously stale stamp)."""
+    from builtin_interfaces.msg import Time
+
     t = float(t)
     t = min(max(t, 0.0), 2_147_483_647.0) if t == t else 0.0
     sec = int(t)
@@ -83,6 +91,8 @@ def image_to_array(msg: Image, expect: tuple[str, ...] | None = None) -> np.ndar
 
 def array_to_image(arr: np.ndarray, encoding: str, stamp: Time | None = None, frame_id: str = "") -> Image:
     """Encode an array as an Image (little-endian, tightly packed)."""
+    from sensor_msgs.msg import Image
+
     if encoding not in ENCODINGS:
         raise InputError(f"unsupported image encoding {encoding!r}; supported: {sorted(ENCODINGS)}")
     dtype, ch = ENCODINGS[encoding]
@@ -167,6 +177,8 @@ def model_to_camera_info(cam: CameraModel, stamp: Time | None = None, frame_id: 
 
     ``baseline_m`` > 0 describes the right camera of a stereo pair the ROS way: P[0, 3] = -fx·B.
     """
+    from sensor_msgs.msg import CameraInfo
+
     msg = CameraInfo()
     if stamp is not None:
         msg.header.stamp = stamp
