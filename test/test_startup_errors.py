@@ -20,7 +20,7 @@ CASES = [
     ("vs_perception.nodes.observer", ["ratio:=abc"], "expecting type 'DOUBLE'"),
     ("vs_perception.nodes.goal", ["distance_prior_m:=-1.0"], "distance_prior_m=-1.0 is out of range"),
     ("vs_controllers.nodes.servo_controller", ["pipeline:=nope"], "pipeline='nope' is not valid; choose one of"),
-    ("vs_controllers.nodes.servo_controller", ["controller.gain_mode:=turbo"], "gain_mode"),
+    ("vs_controllers.nodes.servo_controller", ["loop.gain_mode:=turbo"], "gain_mode"),
     ("vs_robot_bridge.nodes.robot_bridge", ["safety.max_linear_speed:=5.0"], "max_linear_speed=5.0 is out of range"),
     ("vs_sim.nodes.sim_camera", ["scene_id:=nope"], "unknown scene ids ['nope']"),
 ]
