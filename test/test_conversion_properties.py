@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("rclpy")
-pytest.importorskip("vs_msgs.msg")
+pytestmark = pytest.mark.ros  # real ROS messages (no DDS)
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402

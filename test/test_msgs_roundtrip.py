@@ -10,14 +10,13 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-rclpy = pytest.importorskip("rclpy")
-vs_msg = pytest.importorskip("vs_msgs.msg")
-vs_srv = pytest.importorskip("vs_msgs.srv")
-vs_action = pytest.importorskip("vs_msgs.action")
-
 from rclpy.action import ActionClient, ActionServer, CancelResponse  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from vs_common.ros.qos import LATCHED_QOS  # noqa: E402
+
+import vs_msgs.action as vs_action  # noqa: E402
+import vs_msgs.msg as vs_msg  # noqa: E402
+import vs_msgs.srv as vs_srv  # noqa: E402
 
 
 def _correspondences():

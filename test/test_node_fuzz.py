@@ -31,8 +31,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("vs_msgs.msg")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("vs_msgs.msg")
 
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402

@@ -10,8 +10,6 @@ import sys
 import pytest
 
 pytestmark = pytest.mark.ros
-pytest.importorskip("rclpy")
-pytest.importorskip("vs_msgs.msg")
 
 from vs_common.ros.main import STARTUP_FAILED  # noqa: E402
 

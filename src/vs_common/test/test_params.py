@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 pytestmark = pytest.mark.ros
-rclpy = pytest.importorskip("rclpy")
 
 from rcl_interfaces.msg import ParameterType  # noqa: E402
 from rclpy.node import Node  # noqa: E402

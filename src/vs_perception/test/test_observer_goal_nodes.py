@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
-rclpy = pytest.importorskip("rclpy")
 
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 rs = pytest.importorskip("pyrealsense2")
-rclpy = pytest.importorskip("rclpy")
-
+import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
 
-rclpy = pytest.importorskip("rclpy")
 transformers = pytest.importorskip("transformers")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-pytest.importorskip("vs_msgs.msg")
+pytestmark = pytest.mark.ros  # real ROS messages (no DDS)
 
 from visualization_msgs.msg import Marker  # noqa: E402
 from vs_common.core.camera import CameraModel  # noqa: E402

@@ -8,21 +8,18 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.executors import SingleThreadedExecutor
+from std_srvs.srv import Trigger
+from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
+from vs_robot_bridge.core.sim_backend import SimBackend
+from vs_robot_bridge.nodes.robot_bridge import RobotBridgeNode
 
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("vs_msgs.msg")
-
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
-from lifecycle_msgs.msg import Transition  # noqa: E402
-from lifecycle_msgs.srv import ChangeState  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS  # noqa: E402
-from vs_robot_bridge.core.sim_backend import SimBackend  # noqa: E402
-from vs_robot_bridge.nodes.robot_bridge import RobotBridgeNode  # noqa: E402
-
-from vs_msgs.msg import RobotStatus  # noqa: E402
+from vs_msgs.msg import RobotStatus
 
 pytestmark = pytest.mark.ros
 CAM = "camera_color_optical_frame"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip("rclpy")
 tf2_msgs = pytest.importorskip("tf2_msgs.msg")
-pytest.importorskip("vs_msgs.srv")
 
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402

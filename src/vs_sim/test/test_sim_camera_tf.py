@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
-rclpy = pytest.importorskip("rclpy")
 tf2_msgs = pytest.importorskip("tf2_msgs.msg")
 
 from rclpy.node import Node  # noqa: E402
