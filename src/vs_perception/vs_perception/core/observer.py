@@ -5,6 +5,12 @@ detect + describe → match current → goal (ratio test or mutual NN) → keep 
 per goal keypoint → RANSAC (essential matrix with K by default) → a :class:`Correspondences` whose
 row i is goal keypoint i, so ids stay stable for recurrent controllers.
 
+With ``track`` on (:class:`~vs_perception.core.tracking.TrackConfig`), a frame between detections moves
+the last frame's valid rows with pyramidal Lucas–Kanade (forward–backward checked) and verifies them with
+the same RANSAC; a row keeps its goal id, so tracking never changes which goal keypoint a point is. The
+observer detects and matches again every ``redetect_every`` frames, and at once in a frame whose tracked
+inliers fall below ``min_track_inliers`` or ``min_track_fraction`` of the last detection's.
+
 Example:
     >>> obs = Observer(ObserverConfig(detector="sift"))
     >>> goal = obs.set_goal(goal_rgb, goal_depth_m, camera)        # goal with itself, all valid
@@ -21,16 +27,17 @@ from vs_common.core.camera import CameraModel
 from vs_common.core.config import check_range, describe
 from vs_common.core.errors import ConfigError, InputError, NotReadyError, ObservationError
 
-from vs_perception.core.features import FeatureConfig, FeatureExtractor, Features
+from vs_perception.core.features import FeatureConfig, FeatureExtractor, Features, to_gray
 from vs_perception.core.matching import DescriptorMatcher, MatchConfig, geometric_inliers
+from vs_perception.core.tracking import TrackConfig, track_points
 from vs_perception.core.types import Correspondences
 
 __all__ = ["Observer", "ObserverConfig", "sample_depth"]
 
 
 @dataclass(frozen=True)
-class ObserverConfig(FeatureConfig, MatchConfig):
-    """Observer settings: the detector fields, the matching fields, and how depth is sampled."""
+class ObserverConfig(FeatureConfig, MatchConfig, TrackConfig):
+    """Observer settings: the detector, matching and tracking fields, and how depth is sampled."""
 
     depth_window: int = describe(
         "Side of the square window (pixels, odd) whose median valid depth is a keypoint's depth; 1 = nearest pixel.",
@@ -41,6 +48,7 @@ class ObserverConfig(FeatureConfig, MatchConfig):
     def __post_init__(self) -> None:
         FeatureConfig.__post_init__(self)
         MatchConfig.__post_init__(self)
+        TrackConfig.__post_init__(self)
         check_range("depth_window", self.depth_window, 1, 31)
         if self.depth_window % 2 == 0:
             raise ConfigError(f"depth_window={self.depth_window} must be odd (1, 3, 5, ...)")
@@ -116,6 +124,7 @@ class Observer:
         self._matcher = DescriptorMatcher(self.config.match_config())
         self._goal: Correspondences | None = None
         self._goal_features: Features | None = None
+        self._track: _TrackState | None = None
 
     @property
     def goal(self) -> Correspondences | None:
@@ -168,6 +177,7 @@ class Observer:
             goal_depth = np.full(len(feats), np.nan)
         self._matcher.set_goal(feats.descriptors, feats.binary)
         self._goal_features = feats
+        self._track = None
         n = len(feats)
         self._goal = Correspondences(
             camera=camera, goal_uv=feats.uv, current_uv=feats.uv.copy(), valid=np.ones(n, bool),
@@ -186,8 +196,10 @@ class Observer:
         Returns:
             :class:`Correspondences` with N = number of goal keypoints; rows not matched (or RANSAC
             outliers) are invalid with NaN ``current_uv``. Too few matches is not an error: the
-            result then simply has few valid rows. ``info`` holds detect_ms, match_ms, ransac_ms,
-            total_ms, num_keypoints, num_matches, num_inliers.
+            result then simply has few valid rows. ``info`` holds the stage times detect_ms, match_ms,
+            track_ms, ransac_ms (0 for a stage that did not run), total_ms, ``mode`` ("detect" or
+            "track"), num_keypoints (detected this frame; 0 when tracked), num_matches (putative
+            matches or points tracked through the forward–backward check), num_inliers.
 
         Raises:
             NotReadyError: no goal set. InputError: malformed image or depth.
@@ -199,35 +211,76 @@ class Observer:
         d_map = _check_depth(depth, image_rgb.shape[:2])
         c = self.config
         t0 = time.perf_counter()
-        feats = self._extractor(image_rgb)
-        t1 = time.perf_counter()
-        matches = self._matcher.match(feats.descriptors) if len(feats) else None
-        t2 = time.perf_counter()
+        gray = to_gray(image_rgb)
         n = len(gf)
         current_uv = np.full((n, 2), np.nan)
         valid = np.zeros(n, bool)
         score = np.zeros(n)
-        num_matches = num_inliers = 0
-        if matches is not None and len(matches):
-            num_matches = len(matches)
-            inl = geometric_inliers(feats.uv[matches.query], gf.uv[matches.train], goal.camera.K,
-                                    c.geometric_model, c.ransac_method, c.ransac_confidence,
-                                    c.ransac_threshold_px)
-            m = matches.select(inl)
-            num_inliers = len(m)
-            current_uv[m.train] = feats.uv[m.query]
-            valid[m.train] = True
-            score[m.train] = m.score
-        t3 = time.perf_counter()
+        times = {"detect_ms": 0.0, "match_ms": 0.0, "track_ms": 0.0, "ransac_ms": 0.0}
+        mode, num_keypoints, num_matches, num_inliers = "detect", 0, 0, 0
+        st = self._track
+        if c.track and st is not None and st.since_detect + 1 < c.redetect_every:
+            rows = np.flatnonzero(st.valid)
+            t1 = time.perf_counter()
+            uv, ok, _ = track_points(st.gray, gray, st.uv[rows], c.lk_window_px, c.lk_levels, c.fb_max_px)
+            rows, uv = rows[ok], uv[ok]
+            t2 = time.perf_counter()
+            inl = geometric_inliers(uv, goal.goal_uv[rows], goal.camera.K, c.geometric_model, c.ransac_method,
+                                    c.ransac_confidence, c.ransac_threshold_px)
+            t3 = time.perf_counter()
+            times["track_ms"], times["ransac_ms"] = 1e3 * (t2 - t1), 1e3 * (t3 - t2)
+            kept = int(inl.sum())
+            if kept >= max(c.min_track_inliers, c.min_track_fraction * st.detected_inliers) and kept > 0:
+                mode, num_matches, num_inliers = "track", len(rows), kept
+                current_uv[rows[inl]] = uv[inl]
+                valid[rows[inl]] = True
+                score[rows[inl]] = st.score[rows[inl]]
+        if mode == "detect":
+            t1 = time.perf_counter()
+            feats = self._extractor(gray)
+            t2 = time.perf_counter()
+            matches = self._matcher.match(feats.descriptors) if len(feats) else None
+            t3 = time.perf_counter()
+            num_keypoints = len(feats)
+            if matches is not None and len(matches):
+                num_matches = len(matches)
+                inl = geometric_inliers(feats.uv[matches.query], gf.uv[matches.train], goal.camera.K,
+                                        c.geometric_model, c.ransac_method, c.ransac_confidence,
+                                        c.ransac_threshold_px)
+                m = matches.select(inl)
+                num_inliers = len(m)
+                current_uv[m.train] = feats.uv[m.query]
+                valid[m.train] = True
+                score[m.train] = m.score
+            t4 = time.perf_counter()
+            times["detect_ms"] = 1e3 * (t2 - t1)
+            times["match_ms"] = 1e3 * (t3 - t2)
+            times["ransac_ms"] += 1e3 * (t4 - t3)
+        if c.track:
+            self._track = _TrackState(
+                gray=gray, uv=current_uv.copy(), valid=valid.copy(), score=score.copy(),
+                since_detect=0 if mode == "detect" else st.since_detect + 1,  # type: ignore[union-attr]
+                detected_inliers=num_inliers if mode == "detect" else st.detected_inliers)  # type: ignore[union-attr]
         current_depth = None
         if d_map is not None:
             current_depth = sample_depth(d_map, current_uv, c.depth_window, c.min_depth_m, c.max_depth_m)
         info = {
-            "detect_ms": 1e3 * (t1 - t0), "match_ms": 1e3 * (t2 - t1), "ransac_ms": 1e3 * (t3 - t2),
-            "total_ms": 1e3 * (time.perf_counter() - t0), "num_keypoints": len(feats),
+            **times, "total_ms": 1e3 * (time.perf_counter() - t0), "mode": mode, "num_keypoints": num_keypoints,
             "num_matches": num_matches, "num_inliers": num_inliers,
         }
         return Correspondences(
             camera=goal.camera, goal_uv=goal.goal_uv, current_uv=current_uv, valid=valid, goal_ids=goal.goal_ids,
             score=score, goal_depth=goal.goal_depth, current_depth=current_depth, goal_id=goal.goal_id, stamp=stamp,
             frame_id=goal.frame_id, info=info)
+
+
+@dataclass
+class _TrackState:
+    """What tracking carries from one frame to the next (rows = goal keypoints, as in the output)."""
+
+    gray: np.ndarray
+    uv: np.ndarray
+    valid: np.ndarray
+    score: np.ndarray
+    since_detect: int
+    detected_inliers: int

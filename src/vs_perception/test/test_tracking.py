@@ -1,0 +1,160 @@
+"""Tracking tests: LK follows a known warp, the forward-backward check drops occluded points, and the
+observer keeps goal ids while tracking and detects again on schedule or when inliers drop."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from vs_common.core.camera import CameraModel
+from vs_common.core.errors import ConfigError
+from vs_perception.core.observer import Observer, ObserverConfig
+from vs_perception.core.tracking import TrackConfig, track_points
+
+W, H = 640, 480
+CAM = CameraModel(np.array([[540.0, 0, 320], [0, 540, 240], [0, 0, 1]]), W, H)
+
+
+def textured(seed: int = 0) -> np.ndarray:
+    """Smooth multi-scale random texture (blobs and corners at several sizes), RGB uint8."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((H, W, 3))
+    for cell, weight in ((3, 0.5), (12, 1.0), (40, 1.0)):
+        coarse = rng.random((H // cell + 2, W // cell + 2, 3))
+        img += weight * cv2.resize(coarse, (W, H), interpolation=cv2.INTER_CUBIC)
+    img = (img - img.min()) / (img.max() - img.min())
+    return cv2.GaussianBlur((255 * img).astype(np.uint8), (5, 5), 1.0)
+
+
+def warp(k: float) -> np.ndarray:
+    """Homography of frame k of a smooth camera motion (shift, rotation about the image centre, zoom)."""
+    a, s = np.radians(0.6 * k), 1.0 + 0.004 * k
+    c = np.array([[1, 0, W / 2], [0, 1, H / 2], [0, 0, 1]])
+    r = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0], [0, 0, 1]])
+    t = np.array([[1, 0, 2.5 * k], [0, 1, -1.5 * k], [0, 0, 1]])
+    return t @ c @ r @ np.linalg.inv(c)
+
+
+def apply(Hm: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    return cv2.perspectiveTransform(uv.reshape(1, -1, 2).astype(np.float64), Hm).reshape(-1, 2)
+
+
+def gray(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def corners(g: np.ndarray, n: int = 300) -> np.ndarray:
+    pts = cv2.goodFeaturesToTrack(g, n, 0.01, 8, blockSize=5)
+    uv = pts.reshape(-1, 2).astype(np.float64)
+    inner = (uv[:, 0] > 40) & (uv[:, 0] < W - 40) & (uv[:, 1] > 40) & (uv[:, 1] < H - 40)
+    return uv[inner]
+
+
+def test_lk_follows_a_known_warp_within_half_a_pixel() -> None:
+    base = textured()
+    g0, g1 = gray(cv2.warpPerspective(base, warp(1), (W, H))), gray(cv2.warpPerspective(base, warp(2), (W, H)))
+    uv0 = corners(g0)
+    uv1, ok, fb = track_points(g0, g1, uv0)
+    truth = apply(warp(2) @ np.linalg.inv(warp(1)), uv0)
+    assert ok.mean() > 0.9, ok.mean()
+    err = np.linalg.norm(uv1[ok] - truth[ok], axis=1)
+    assert np.median(err) < 0.2 and np.percentile(err, 95) < 0.5, (np.median(err), np.percentile(err, 95))
+    assert np.isnan(uv1[~ok]).all() and np.all(fb[ok] <= 1.0)
+
+
+def test_forward_backward_failure_drops_the_point() -> None:
+    base = textured()
+    g0 = gray(base)
+    g1 = g0.copy()
+    # Occlude a block with unrelated texture: its points have nothing to follow.
+    x0, y0, x1, y1 = 200, 150, 440, 330
+    g1[y0:y1, x0:x1] = gray(textured(seed=7))[y0:y1, x0:x1]
+    uv0 = corners(g0, 400)
+    inside = (uv0[:, 0] > x0 + 15) & (uv0[:, 0] < x1 - 15) & (uv0[:, 1] > y0 + 15) & (uv0[:, 1] < y1 - 15)
+    outside = (uv0[:, 0] < x0 - 25) | (uv0[:, 0] > x1 + 25) | (uv0[:, 1] < y0 - 25) | (uv0[:, 1] > y1 + 25)
+    assert inside.sum() > 20 and outside.sum() > 50
+    uv1, ok, fb = track_points(g0, g1, uv0, fb_max_px=0.5)
+    assert ok[outside].mean() > 0.95
+    assert np.all(np.abs(uv1[outside & ok] - uv0[outside & ok]) < 0.5)
+    # A surviving occluded point would have to land where unrelated texture happens to look the same.
+    assert ok[inside].mean() < 0.15, ok[inside].mean()
+    # The check itself: a tight enough bound drops points that a loose one keeps.
+    _, ok_loose, _ = track_points(g0, g1, uv0, fb_max_px=1e6)
+    assert ok_loose[inside].sum() > ok[inside].sum()
+    assert np.all(np.isinf(fb[~ok_loose]))
+
+
+def test_track_points_empty_and_off_image() -> None:
+    g = gray(textured())
+    uv, ok, fb = track_points(g, g, np.zeros((0, 2)))
+    assert uv.shape == (0, 2) and ok.shape == (0,) and fb.shape == (0,)
+    # A point shifted off the image by the motion is dropped, never clipped to the border.
+    shifted = np.roll(g, 30, axis=1)
+    uv, ok, _ = track_points(g, shifted, np.array([[W - 10.0, 200.0], [300.0, 200.0]]))
+    assert not ok[0] and np.isnan(uv[0]).all()
+
+
+def _sequence(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    base = textured(3)
+    return base, [cv2.warpPerspective(base, warp(k), (W, H)) for k in range(1, n + 1)]
+
+
+def test_observer_tracks_with_stable_ids_and_redetects_on_schedule() -> None:
+    goal_img, frames = _sequence(7)
+    obs = Observer(ObserverConfig(detector="sift", max_keypoints=400, track=True, redetect_every=4,
+                                  geometric_model="homography"))
+    goal = obs.set_goal(goal_img, None, CAM)
+    modes, prev = [], None
+    for k, img in enumerate(frames, start=1):
+        corr = obs.observe(img, stamp=float(k))
+        modes.append(corr.info["mode"])
+        assert np.array_equal(corr.goal_ids, goal.goal_ids) and len(corr) == len(goal)
+        assert corr.num_valid >= 50
+        for key in ("detect_ms", "match_ms", "track_ms", "ransac_ms", "total_ms"):
+            assert corr.info[key] >= 0.0
+        if corr.info["mode"] == "track":
+            assert corr.info["detect_ms"] == 0.0 and corr.info["match_ms"] == 0.0 and corr.info["track_ms"] > 0
+            # A tracked row is a row valid in the previous frame (same goal keypoint), moved by the warp.
+            assert not np.any(corr.valid & ~prev.valid)
+            step = warp(k) @ np.linalg.inv(warp(k - 1))
+            v = corr.valid
+            err = np.linalg.norm(corr.current_uv[v] - apply(step, prev.current_uv[v]), axis=1)
+            assert np.percentile(err, 95) < 0.5, np.percentile(err, 95)
+            # ...and still lands on its goal keypoint's true position (a detection's error, not drift).
+            truth = apply(warp(k), goal.goal_uv[v])
+            assert np.median(np.linalg.norm(corr.current_uv[v] - truth, axis=1)) < 1.0
+        prev = corr
+    assert modes == ["detect", "track", "track", "track", "detect", "track", "track"]
+
+
+def test_observer_redetects_when_tracked_inliers_drop() -> None:
+    goal_img, frames = _sequence(3)
+    obs = Observer(ObserverConfig(detector="sift", max_keypoints=400, track=True, redetect_every=100,
+                                  geometric_model="homography"))
+    obs.set_goal(goal_img, None, CAM)
+    assert obs.observe(frames[0]).info["mode"] == "detect"
+    assert obs.observe(frames[1]).info["mode"] == "track"
+    # Occlude most of the view with new texture: few tracks survive, so this frame is detected and matched.
+    occluded = frames[2].copy()
+    occluded[:, : int(0.75 * W)] = textured(11)[:, : int(0.75 * W)]
+    corr = obs.observe(occluded)
+    assert corr.info["mode"] == "detect" and corr.info["track_ms"] > 0 and corr.info["detect_ms"] > 0
+    # A new goal forgets the tracks: its first frame is detected.
+    obs.set_goal(goal_img, None, CAM)
+    assert obs.observe(frames[0]).info["mode"] == "detect"
+
+
+def test_tracking_off_detects_every_frame() -> None:
+    goal_img, frames = _sequence(3)
+    obs = Observer(ObserverConfig(detector="orb", geometric_model="homography"))
+    obs.set_goal(goal_img, None, CAM)
+    assert [obs.observe(f).info["mode"] for f in frames] == ["detect"] * 3
+
+
+@pytest.mark.parametrize("field,value", [("redetect_every", 0), ("fb_max_px", 0.0), ("lk_levels", -1),
+                                         ("min_track_fraction", 1.5)])
+def test_bad_tracking_settings(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrackConfig(**{field: value})
+    with pytest.raises(ConfigError, match=field):
+        ObserverConfig(**{field: value})
