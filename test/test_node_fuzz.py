@@ -518,14 +518,18 @@ def test_fuzz_nodes_over_dds(graph, tmp_path) -> None:
     for _ in range(N_CAMERA_INFO):
         g.info_pub.publish(hostile_camera_info(rng))
         time.sleep(0.0003)
-    time.sleep(0.3)
-    assert len(g.observations) == n_out, "correspondences from an invalid image"
     g.info_pub.publish(model_to_camera_info(IMG_CAM, frame_id=CAM_FRAME))
-    time.sleep(0.1)
+    # Every hostile camera_info came before the good one on its topic: once the good one is the observer's,
+    # all of them were handled (no hostile one has the real width).
+    assert wait(lambda: g.observer._info is not None and g.observer._info.width == IMG_CAM.width, 5.0)
     good = array_to_image(goal_image, "rgb8", frame_id=CAM_FRAME)
     good.header.stamp.sec, good.header.stamp.nanosec = _wall_stamp()
     g.image_pub.publish(good)
     assert wait(lambda: len(g.observations) > n_out, 5.0), "observer not responsive after the fuzz"
+    # The hostile images came before the good one on the image topic, and the observer handles a topic in
+    # order: the first correspondences after the fuzz must be the good image's.
+    first_s = stamp_to_sec(g.observations[n_out].header.stamp)  # (the float round trip keeps ~0.2 us)
+    assert abs(first_s - stamp_to_sec(good.header.stamp)) < 1e-6, "correspondences from an invalid image"
     out = g.observations[-1]
     assert out.goal_id == "fuzz-image-goal"
     assert abs(stamp_to_sec(out.header.stamp) - stamp_to_sec(good.header.stamp)) < 1e-6  # the image's stamp

@@ -167,9 +167,9 @@ def test_image_decoding_and_match_drawing():
 
 def _write_bag(path, n: int = 30) -> None:
     """A recorded-looking run: status, twists, TCP poses, goal pose, colour images + correspondences."""
-    rclpy_serialization = pytest.importorskip("rclpy.serialization")
     from builtin_interfaces.msg import Time
     from geometry_msgs.msg import PoseStamped, TwistStamped
+    from rclpy import serialization as rclpy_serialization
     from rosbags.rosbag2 import StoragePlugin, Writer
     from sensor_msgs.msg import Image
     from vs_bringup.recorder import vs_typestore
