@@ -18,7 +18,7 @@ from vs_controllers.benchmark.journal import JOURNAL_NAME, config_hash
 REPO = Path(__file__).resolve().parents[3]
 STEPS = 12
 # Per-episode wall-clock timings: the only fields allowed to differ between two runs of one episode.
-TIMINGS = {"observer_ms", "controller_ms", "total_ms", "render_ms", "wall_s"}
+TIMINGS = {"observer_ms", "controller_ms", "total_ms", "render_ms", "wall_s", "stage_ms"}
 
 
 def _bench(out: Path, scenes: str, *extra: str) -> dict:

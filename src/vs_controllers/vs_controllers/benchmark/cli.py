@@ -4,6 +4,7 @@ Examples (from the repository root):
     python -m vs_controllers.benchmark --pipeline ibvs --env image --scenes 0:10
     python -m vs_controllers.benchmark --pipeline ibvs --env render --section L --jobs 2 --out bench_results/ibvs-L
     python -m vs_controllers.benchmark --pipeline ibvs --ci          # a few scenes per environment, < 3 min
+    python -m vs_controllers.benchmark --pipeline cns --scenes-seed 7 --scenes 0:20 --observer track=true  # dev split
 
 Runs resume by default: every finished episode is appended to <out>/episodes.jsonl, and a rerun with the
 same settings skips the episodes found there (--fresh starts over). See docs/benchmark.md.
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from vs_common.core.config import from_mapping, load_yaml
 from vs_common.core.errors import ConfigError, VisualServoError
 from vs_common.core.paths import resolve_config
@@ -48,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--section", choices=("S", "M", "L", "A"), default="A",
                    help="scene section by initial rotation (S/M/L thirds, A = all)")
     p.add_argument("--scenes", default=None, help="'a:b' slice of the section's scenes, or comma-separated ids")
+    p.add_argument("--scenes-seed", type=int, default=None,
+                   help="run on a development split generated with this seed instead of the stored scenes "
+                        "(choose settings there; the stored sets are the yardstick)")
+    p.add_argument("--observer", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an observer setting of the pipeline file (repeatable; YAML values), "
+                        "e.g. --observer track=true --observer detector=orb")
     p.add_argument("--seed", type=int, default=2023, help="numpy/OpenCV seed set before every episode")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (each builds its own cell)")
     p.add_argument("--threads", type=int, default=1, help="OpenCV/torch threads per process")
@@ -79,13 +87,39 @@ def _default_path(explicit: str | None, name: str) -> Path | None:
         return None
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["track=true", "detector=orb"]`` → ``{"track": True, "detector": "orb"}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. track=true")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def with_observer_overrides(pipe_cfg: Path | None, overrides: dict[str, Any]) -> Path | dict[str, Any] | None:
+    """The pipeline file as a mapping with ``overrides`` applied to its observer section (the file if none)."""
+    if not overrides:
+        return pipe_cfg
+    raw = dict(load_yaml(pipe_cfg)) if pipe_cfg else {}
+    section = raw.get("observer") or {}
+    params = dict(section.get("ros__parameters", section))
+    params.update(overrides)
+    raw["observer"] = {"ros__parameters": params}
+    return raw
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark described by parsed ``args``; returns {"summaries", "markdown", "out"}."""
-    pipe_cfg = _default_path(args.config, get_pipeline(args.pipeline).config_file)
+    pipe_path = _default_path(args.config, get_pipeline(args.pipeline).config_file)
+    overrides = parse_overrides(args.observer)
+    pipe_cfg = with_observer_overrides(pipe_path, overrides)
     bench_path = _default_path(args.bench_config, "benchmark/default.yaml")
     bench_map = load_yaml(bench_path) if bench_path else {}
     plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}
-    out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}")
+    dev = "" if args.scenes_seed is None else f"-dev{args.scenes_seed}"
+    out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}{dev}")
     journal_path = out / JOURNAL_NAME
     if args.fresh and journal_path.is_file():
         journal_path.replace(journal_path.with_name(JOURNAL_NAME + ".bak"))
@@ -99,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.max_steps is not None:
             overrides["max_steps"] = args.max_steps
         bench = from_mapping(BenchmarkConfig, overrides)
-        scenes = select_scenes(env, spec["section"], spec.get("scenes"))
+        scenes = select_scenes(env, spec["section"], spec.get("scenes"), scenes_seed=args.scenes_seed)
         if not scenes:
             raise VisualServoError(f"no scenes selected for env={env} section={spec['section']} "
                                    f"scenes={spec.get('scenes')}")
@@ -126,7 +160,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     meta = {
         "command": " ".join(["python -m vs_controllers.benchmark", *sys.argv[1:]]),
         "pipeline": args.pipeline, "plan": plan, "seed": args.seed, "jobs": args.jobs,
-        "pipeline_config": str(pipe_cfg) if pipe_cfg else None,
+        "pipeline_config": str(pipe_path) if pipe_path else None, "observer_overrides": overrides,
+        "scenes_seed": args.scenes_seed,
         "bench_config": dataclasses.asdict(from_mapping(BenchmarkConfig, bench_map)),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "wall_s": time.time() - started, "journal": str(journal_path), "reused_episodes": reused,

@@ -28,6 +28,8 @@ from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 __all__ = ["EpisodeRecord", "run_episode", "STOP_REASONS"]
 
 STOP_REASONS = ("stop_policy", "max_steps", "under_table", "lost_features", "goal_failed")
+#: The observer's timed stages (``Correspondences.info`` keys, ms).
+STAGES = ("detect_ms", "match_ms", "track_ms", "ransac_ms")
 
 
 class CellLike(Protocol):
@@ -46,7 +48,9 @@ class EpisodeRecord:
 
     Curves hold one entry per recorded step: feature error (normalised units, NaN when the
     controller could not compute), translation error (m), rotation error (deg), valid matches,
-    camera position (3,) in the world frame.
+    camera position (3,) in the world frame. ``stage_ms`` holds the observer's mean stage times per step
+    (``detect_ms``, ``match_ms``, ``track_ms``, ``ransac_ms``) and ``detect_fraction``, the share of
+    observed frames that were detected and matched rather than tracked.
     """
 
     scene_id: Any
@@ -72,6 +76,7 @@ class EpisodeRecord:
     matches_curve: list[int] = field(default_factory=list)
     trajectory: list[list[float]] = field(default_factory=list)
     message: str = ""
+    stage_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,7 +133,7 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
     servo.set_goal(goal)
 
     err_c, te_c, re_c, m_c, traj = [], [], [], [], []
-    obs_ms, ctrl_ms, render_ms = [], [], []
+    obs_ms, ctrl_ms, render_ms, stages = [], [], [], []
     reason, message, step = "max_steps", "", 0
     for step in range(cfg.max_steps):
         if w_T_c[2, 3] < cfg.floor_z_m:
@@ -143,6 +148,8 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
         except VisualServoError as err:  # e.g. a black frame: nothing in view
             corr, message = None, str(err)
         t2 = time.perf_counter()
+        if corr is not None:
+            stages.append(corr.info)
         n_valid = 0 if corr is None else corr.num_valid
         res = servo.step(corr, t)
         t3 = time.perf_counter()
@@ -167,12 +174,12 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
     else:
         step = cfg.max_steps
     return _finish(rec, w_T_goal, w_T_c, step, reason, cfg, err_c, te_c, re_c, m_c, traj, obs_ms, ctrl_ms,
-                   render_ms, wall0, message)
+                   render_ms, wall0, message, stages)
 
 
 def _finish(rec: dict, w_T_goal: np.ndarray, w_T_c: np.ndarray, steps: int, reason: str, cfg: BenchmarkConfig,
             err_c: list, te_c: list, re_c: list, m_c: list, traj: list, obs_ms: list, ctrl_ms: list,
-            render_ms: list, wall0: float, message: str) -> EpisodeRecord:
+            render_ms: list, wall0: float, message: str, stages: list[dict] | None = None) -> EpisodeRecord:
     te, re = pose_error(w_T_goal, w_T_c)
     mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
     return EpisodeRecord(
@@ -185,4 +192,14 @@ def _finish(rec: dict, w_T_goal: np.ndarray, w_T_c: np.ndarray, steps: int, reas
         total_ms=mean([a + b for a, b in zip(obs_ms, ctrl_ms)]), render_ms=mean(render_ms),
         wall_s=time.perf_counter() - wall0,
         error_curve=[_r(x) for x in err_c], te_curve=[_r(x) for x in te_c], re_curve=[_r(x, 4) for x in re_c],
-        matches_curve=[int(x) for x in m_c], trajectory=[[_r(v) for v in p] for p in traj], message=message)
+        matches_curve=[int(x) for x in m_c], trajectory=[[_r(v) for v in p] for p in traj], message=message,
+        stage_ms=stage_means(stages or []))
+
+
+def stage_means(infos: list[dict]) -> dict[str, float]:
+    """Mean per-frame stage times (ms) of observer ``info`` dicts and the share of detected frames."""
+    if not infos:
+        return {}
+    out = {k: _r(float(np.mean([i.get(k, 0.0) for i in infos])), 4) for k in STAGES}
+    out["detect_fraction"] = _r(float(np.mean([i.get("mode", "detect") == "detect" for i in infos])), 4)
+    return out

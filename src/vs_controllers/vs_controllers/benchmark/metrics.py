@@ -59,6 +59,9 @@ def summarise(records: Sequence[Any], label: str = "") -> dict[str, Any]:
         out[key], out[key + "_std"] = m, s
     for key in ("observer_ms", "controller_ms", "total_ms", "render_ms", "wall_s"):
         out[key] = mean_std([r[key] for r in recs])[0]
+    # Records journaled before the observer's stages were timed have none.
+    staged = [r["stage_ms"] for r in recs if r.get("stage_ms")]
+    out["stage_ms"] = {k: mean_std([st.get(k, 0.0) for st in staged])[0] for k in staged[0]} if staged else {}
     reasons: dict[str, int] = {}
     for r in recs:
         reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1

@@ -17,7 +17,7 @@ from vs_controllers.benchmark.episode import run_episode
 from vs_controllers.benchmark.journal import EpisodeJournal
 from vs_controllers.core.pipelines import make_pipeline
 
-__all__ = ["parse_scene_spec", "run_benchmark", "select_scenes"]
+__all__ = ["dev_scenes", "parse_scene_spec", "run_benchmark", "select_scenes"]
 
 # Per-process state of a worker: (cell, observer config, controller, loop config, benchmark config).
 _STATE: tuple[Any, Any, Any, Any, BenchmarkConfig] | None = None
@@ -63,16 +63,35 @@ def parse_scene_spec(spec: str | None) -> slice | list[int | str] | None:
     return [int(s) if s.strip().lstrip("-").isdigit() else s.strip() for s in spec.split(",") if s.strip()]
 
 
-def select_scenes(env: str, section: str = "A", spec: str | None = None) -> list[Any]:
+def dev_scenes(env: str, seed: int, section: str | None = None, n: int = 150) -> list[Any]:
+    """A development split: ``n`` scenes of ``env`` generated with ``seed`` (never the stored set's seed).
+
+    Settings are chosen on such a split so the stored sets stay a yardstick, not a tuning set.
+
+    Raises:
+        ConfigError: ``seed`` is the one the stored scenes of ``env`` were generated with.
+    """
+    from vs_sim.core.scenes import generate_image_scenes, generate_render_scenes, load_scenes
+
+    stored_seed = load_scenes(env)[0].seed // 1000
+    if seed == stored_seed:
+        raise ConfigError(f"scene seed {seed} generates the stored {env} set; pick another seed for a dev split")
+    scenes = (generate_render_scenes if env == "render" else generate_image_scenes)(n, seed)
+    return scenes if section in (None, "A", "") else [s for s in scenes if s.section == section]
+
+
+def select_scenes(env: str, section: str = "A", spec: str | None = None,
+                  scenes_seed: int | None = None) -> list[Any]:
     """Scenes of ``env`` in ``section`` (S, M, L or A = all), then narrowed by :func:`parse_scene_spec`.
 
-    Integers and slices index the section's scene list (in stored order); strings are scene ids.
+    Integers and slices index the section's scene list (in stored order); strings are scene ids. With
+    ``scenes_seed`` the scenes are a generated development split (:func:`dev_scenes`), not the stored set.
     """
     from vs_sim.core.scenes import load_scenes
 
     sel = parse_scene_spec(spec)
     sec = None if section in ("A", "", None) else section
-    scenes = load_scenes(env, section=sec)
+    scenes = load_scenes(env, section=sec) if scenes_seed is None else dev_scenes(env, scenes_seed, sec)
     if isinstance(sel, slice):
         return scenes[sel]
     if isinstance(sel, list):
