@@ -78,10 +78,9 @@ def test_changed_settings_invalidate_old_records(fresh_run: tuple[Path, dict], t
     assert data["meta"]["reused_episodes"] == {"image": 0}
     assert all(e["steps"] == 8 for e in data["episodes"])
     # A changed pipeline config invalidates too; the records of other settings stay in the file.
-    cfg = yaml.safe_load((REPO / "config/ibvs.yaml").read_text())
-    cfg["loop"]["ros__parameters"]["gain_inf"] = 0.3
     cfg_path = tmp_path / "ibvs_slow.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    cfg_path.write_text(yaml.safe_dump({"extends": str(REPO / "config/ibvs.yaml"),
+                                        "loop": {"ros__parameters": {"gain_inf": 0.3}}}))
     data = _bench(out, "0:1", "--config", str(cfg_path))
     assert data["meta"]["reused_episodes"] == {"image": 0}
     assert len(_journal_lines(out)) == 2 + 2 + 1
@@ -96,8 +95,12 @@ def test_config_hash_follows_content_not_path(tmp_path: Path) -> None:
     bench = BenchmarkConfig()
     assert config_hash("ibvs", src, bench) == config_hash("ibvs", copy, bench)
     assert config_hash("ibvs", src, bench) != config_hash("ibvs", src, BenchmarkConfig(stop_threshold=0.02))
-    assert config_hash("ibvs", src, bench) != config_hash("ibvs", None, bench)
-    assert config_hash("ibvs", src, bench) != config_hash("cns", src, bench)
+    # Keyed by behaviour: the shipped file gives the defaults, so it shares its episodes with no file at all.
+    assert config_hash("ibvs", src, bench) == config_hash("ibvs", None, bench)
+    slower = tmp_path / "slower.yaml"
+    slower.write_text(f"extends: {src}\nloop: {{ros__parameters: {{gain_inf: 0.3}}}}\n")
+    assert config_hash("ibvs", slower, bench) != config_hash("ibvs", src, bench)
+    assert config_hash("ibvs", None, bench) != config_hash("cns", None, bench)
 
 
 def test_truncated_last_line_is_ignored_with_a_warning(fresh_run: tuple[Path, dict], tmp_path: Path) -> None:

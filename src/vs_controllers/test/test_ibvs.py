@@ -169,3 +169,30 @@ def test_shipped_yaml_loads_and_matches_the_defaults() -> None:
     obs_cfg, ctrl, loop = make_pipeline("ibvs", repo / "config/ibvs.yaml")
     # The YAML documents the defaults; keep them equal so a node without the file behaves the same.
     assert obs_cfg == ObserverConfig() and ctrl.config == IBVSConfig() and loop == get_pipeline("ibvs").loop
+
+
+def test_pipeline_file_overlays(tmp_path) -> None:
+    """``extends``: the base's sections, the overlay's keys win; chains and cycles; the same settings either way."""
+    from pathlib import Path
+
+    from vs_controllers.core.pipelines import load_pipeline_file, pipeline_settings
+
+    repo = Path(__file__).resolve().parents[3]
+    (tmp_path / "base.yaml").write_text("observer: {ros__parameters: {detector: sift, max_keypoints: 300}}\n"
+                                        "loop: {ros__parameters: {gain_mode: constant}}\n")
+    (tmp_path / "mid.yaml").write_text("extends: base.yaml\nobserver: {ros__parameters: {detector: orb}}\n")
+    (tmp_path / "top.yaml").write_text("extends: mid.yaml\nloop: {gain: 0.7}\n")
+    assert load_pipeline_file(tmp_path / "top.yaml") == {
+        "observer": {"detector": "orb", "max_keypoints": 300}, "loop": {"gain_mode": "constant", "gain": 0.7}}
+    _, _, loop = make_pipeline("ibvs", tmp_path / "top.yaml")
+    assert (loop.gain_mode, loop.gain, loop.gain_inf) == ("constant", 0.7, get_pipeline("ibvs").loop.gain_inf)
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_pipeline_file(tmp_path / "a.yaml")
+    # A name that is not next to the file is looked up in config/; the shipped variants are overlays of cns.yaml.
+    (tmp_path / "akaze.yaml").write_text("extends: cns.yaml\nobserver: {ros__parameters: {detector: akaze}}\n")
+    assert pipeline_settings("cns", tmp_path / "akaze.yaml") == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
+    # The same overlay as a mapping (a CLI that edits a file's sections): the base is looked up in config/.
+    overlay = {"extends": "cns.yaml", "observer": {"ros__parameters": {"detector": "akaze"}}}
+    assert pipeline_settings("cns", overlay) == pipeline_settings("cns", repo / "config/cns_akaze.yaml")

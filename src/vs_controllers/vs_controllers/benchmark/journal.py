@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from vs_common.core.config import load_yaml
 
 from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.core.pipelines import pipeline_settings
 
 __all__ = ["JOURNAL_NAME", "EpisodeJournal", "config_hash", "scene_fingerprint"]
 
@@ -53,16 +53,15 @@ def config_hash(pipeline: str, pipeline_config: Mapping[str, Any] | str | Path |
                 bench_config: BenchmarkConfig) -> str:
     """Hash of the pipeline settings and the benchmark protocol.
 
-    A YAML path is hashed by its parsed content (comments and the file's location do not matter).
-    Changes of the built-in defaults in code are not seen; pass ``--fresh`` after such a change.
+    A pipeline is hashed by every setting it runs with (:func:`~vs_controllers.core.pipelines.pipeline_settings`:
+    the file's values over the defaults, overlays resolved), so files that give the same behaviour — a
+    variant written in full or as an overlay, a default written out or left out — share their episodes,
+    and a change of a default in code is seen. Weights and the renderer are not: ``--fresh`` after such a change.
 
     Returns:
         16 hex digits.
     """
-    if isinstance(pipeline_config, str | Path):
-        pipe = load_yaml(pipeline_config)
-    else:
-        pipe = dict(pipeline_config) if pipeline_config is not None else None
+    pipe = pipeline_settings(pipeline, pipeline_config)
     return _digest({"pipeline": pipeline, "pipeline_config": pipe, "bench": dataclasses.asdict(bench_config)})
 
 

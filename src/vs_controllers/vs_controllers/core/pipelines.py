@@ -14,7 +14,12 @@ registered.
 Configuration file (``config/<name>.yaml``): a ROS 2 parameter file with an ``observer`` section (the
 observer node's parameters), a ``<name>_controller`` section (the controller's config fields) and a
 ``loop`` section (:class:`~vs_controllers.core.loop.LoopConfig` fields); a plain
-``{"observer": ..., "controller": ..., "loop": ...}`` mapping works too.
+``{"observer": ..., "controller": ..., "loop": ...}`` mapping works too. Each section holds only what
+differs from the defaults (the config dataclasses' for the observer and the controller, the spec's
+:attr:`PipelineSpec.loop` for the loop). A variant is an overlay: ``extends: <file>`` (relative to the
+variant's folder, else in ``config/``) takes that file's sections, and the variant's keys win
+(:func:`load_pipeline_file`). Variants are read by the benchmark (``--config``) and the controller node
+(``pipeline_config``); ROS reads only the base files (``--params-file``).
 
 Example:
     >>> obs_cfg, ctrl, loop_cfg = make_pipeline("ibvs", "config/ibvs.yaml")
@@ -31,15 +36,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from vs_common.core.config import from_mapping, load_yaml
+import yaml
+from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError
+from vs_common.core.paths import resolve_config
 
 from vs_controllers.core.loop import LoopConfig
 from vs_controllers.core.protocol import Controller
 
 __all__ = ["INPUT_NODES", "INPUT_STREAMS", "PIPELINES", "Input", "PipelineSpec", "controller_settings",
-           "get_pipeline", "loop_settings", "make_controller", "make_pipeline", "pipeline_names",
-           "register_pipeline", "resolve"]
+           "get_pipeline", "load_pipeline_file", "loop_settings", "make_controller", "make_pipeline",
+           "pipeline_names", "pipeline_settings", "register_pipeline", "resolve"]
 
 
 class Input(StrEnum):
@@ -195,12 +202,56 @@ def make_controller(name: str, config: Mapping[str, Any] | None = None) -> Contr
     return resolve(get_pipeline(name).controller)(dict(config or {}))
 
 
+def _unwrap(section: Any) -> dict[str, Any]:
+    section = section or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"a pipeline file section must be a mapping, got {section!r}")
+    return dict(section.get("ros__parameters", section) or {})
+
+
+def load_pipeline_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, dict[str, Any]]:
+    """A pipeline file as ``{section: {key: value}}`` (``ros__parameters`` unwrapped), overlays resolved.
+
+    ``extends: <file>`` names the base (relative to this file's folder, else a name in ``config/``); the
+    base's sections are taken and this file's keys replace theirs, section by section. Bases may extend
+    further bases.
+
+    Raises:
+        ConfigError: a missing file, a cycle, or a file that is not a mapping of sections.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in _seen:
+        raise ConfigError(f"{path}: 'extends' loops back to itself")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path} is not a pipeline file (expected a mapping of sections)")
+    raw = dict(raw)
+    base_name = raw.pop("extends", None)
+    out: dict[str, dict[str, Any]] = {}
+    if base_name:
+        local = path.parent / str(base_name)
+        base = local if local.is_file() else resolve_config(str(base_name))
+        out = load_pipeline_file(base, (*_seen, path.resolve()))
+    for name, section in raw.items():
+        out[name] = {**out.get(name, {}), **_unwrap(section)}
+    return out
+
+
 def _sections(spec: PipelineSpec, config: Mapping[str, Any] | str | Path | None) -> tuple[dict, dict, dict]:
     """(observer, controller, loop) values of a pipeline file or mapping."""
     if config is None:
         return {}, {}, {}
-    raw = load_yaml(config) if isinstance(config, str | Path) else dict(config)
-    unwrap = lambda sec: dict((sec or {}).get("ros__parameters", sec or {}))  # noqa: E731
+    if isinstance(config, str | Path):
+        raw = load_pipeline_file(config)
+    else:
+        raw = dict(config)
+        if raw.get("extends"):  # an overlay as a mapping: its base is a file in config/ (or a path)
+            base = load_pipeline_file(resolve_config(str(raw.pop("extends"))))
+            raw = {k: {**base.get(k, {}), **_unwrap(raw.get(k))} for k in {*base, *raw}}
+        raw.pop("extends", None)
+    unwrap = _unwrap
     ctrl_key = next((k for k in (spec.controller_section, "controller") if k in raw), None)
     known = {"observer", spec.controller_section, "controller", "loop"}
     unknown = sorted(set(raw) - known)
@@ -228,6 +279,22 @@ def loop_settings(name: str, config: Mapping[str, Any] | str | Path | None = Non
     """The servo-loop settings of pipeline ``name``: its spec's defaults, then the file's ``loop`` section."""
     spec = get_pipeline(name)
     return from_mapping(LoopConfig, {**dataclasses.asdict(spec.loop), **_sections(spec, config)[2]})
+
+
+def pipeline_settings(name: str, config: Mapping[str, Any] | str | Path | None = None) -> dict[str, Any]:
+    """Every setting pipeline ``name`` runs with (defaults filled in), without building anything heavy.
+
+    Returns:
+        ``{"pipeline", "observer", "controller", "loop"}``: plain dicts of the config dataclasses (observer
+        None without one), so two files that give the same behaviour give equal settings (the benchmark
+        journal keys episodes by them).
+    """
+    spec = get_pipeline(name)
+    obs_map, ctrl_map, _ = _sections(spec, config)
+    obs = from_mapping(resolve(spec.observer_config), obs_map) if spec.observer_config else None
+    ctrl = from_mapping(resolve(spec.controller_config), ctrl_map)
+    return {"pipeline": name, "observer": dataclasses.asdict(obs) if obs is not None else None,
+            "controller": dataclasses.asdict(ctrl), "loop": dataclasses.asdict(loop_settings(name, config))}
 
 
 def make_pipeline(name: str, config: Mapping[str, Any] | str | Path | None = None) -> tuple[Any, Controller,
