@@ -7,14 +7,15 @@ ACT := [ -f /opt/ros/jazzy/setup.bash ] && source /opt/ros/jazzy/setup.bash; sou
 	for f in $(VENV)/setup.bash install/setup.bash; do [ -f $$f ] && source $$f; done; true;
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-unit test-ros lint demo bench-ci bench clean
+.PHONY: setup test test-unit test-ros lint typecheck demo bench-ci bench clean
 
 setup:
 	@bash scripts/setup.sh
 
-## Everything CI runs: lint + all test tiers (unit, ROS over real DDS, closed loop).
+## Everything CI runs: lint, the type check of every core/, all test tiers (unit, ROS over real DDS, closed loop).
 test: setup
 	@$(ACT) ruff check .
+	@$(ACT) mypy src/*/*/core
 	@$(ACT) python -m pytest $(PYTEST_ARGS)
 
 test-unit: setup
@@ -26,6 +27,10 @@ test-ros: setup
 lint: setup
 	@$(ACT) ruff check .
 
+## mypy on every package's core/ ([tool.mypy] in pyproject.toml; incremental: .mypy_cache makes reruns take seconds).
+typecheck: setup
+	@$(ACT) mypy src/*/*/core
+
 ## The simulated servo demo: the ROS 2 graph against the PyBullet cell; leaves a run folder in runs/.
 demo: setup
 	@$(ACT) python -m vs_bringup.demo $(DEMO_ARGS)
@@ -34,4 +39,4 @@ bench-ci: setup
 	@$(ACT) python -m vs_controllers.benchmark --ci
 
 clean:
-	rm -rf build install log runs bench_results .pytest_cache .ruff_cache
+	rm -rf build install log runs bench_results .pytest_cache .ruff_cache .mypy_cache

@@ -156,6 +156,7 @@ class IBVSController:
 
     def _current_depth(self, obs: Correspondences, idx: np.ndarray) -> np.ndarray:
         src = self.config.depth_source
+        assert self._Z_star is not None  # set with the goal
         if src == "prior":
             return np.full(len(idx), self._prior)
         if src == "current_depth" and obs.current_depth is not None:
@@ -167,6 +168,7 @@ class IBVSController:
         t0 = time.perf_counter()
         if self._goal is None:
             return ControlOutput.zero("no goal set")
+        assert self._x_star is not None and self._L_star is not None  # set with the goal
         if not isinstance(obs, Correspondences):
             return ControlOutput.zero(f"observation must be Correspondences, got {type(obs).__name__}")
         if len(obs) != len(self._goal):

@@ -123,7 +123,7 @@ class PixelStopPolicy:
         """
         c = self.config
         n = len(obs)
-        if self._w is None or len(self._w) != n:
+        if self._w is None or self._seen is None or len(self._w) != n:
             self._w, self._seen = np.zeros(n), np.zeros(n, bool)
         observed = obs.valid
         first = observed & ~self._seen

@@ -366,7 +366,7 @@ class RealSenseCamera:
             while True:
                 left_ms = max(0, int((deadline - time.monotonic()) * 1000))
                 ok, fs = self._syncer.try_wait_for_frames(left_ms) if left_ms > 0 else self._poll()
-                if ok:
+                if ok and fs is not None:
                     for f in fs:
                         s = self._stream_of(f)
                         if s is not None:
@@ -381,6 +381,7 @@ class RealSenseCamera:
                                         f"(have {got}, need {sorted(self._profiles)})")
 
     def _poll(self) -> tuple[bool, rs.composite_frame | None]:
+        assert self._syncer is not None  # wait_for_frames checked it
         fs = self._syncer.poll_for_frames()
         return (bool(fs), fs if fs else None)
 
@@ -392,6 +393,7 @@ class RealSenseCamera:
         block.start(queue)
         block.invoke(pair[0])
         fs = queue.wait_for_frame(1000).as_frameset()
+        assert self._align is not None  # made by start() whenever aligned depth is captured
         depth = self._align.process(fs).get_depth_frame()
         return self._depth_mm(depth)
 

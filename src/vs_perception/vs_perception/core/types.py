@@ -41,8 +41,9 @@ class Correspondences:
     goal_uv: np.ndarray
     current_uv: np.ndarray
     valid: np.ndarray
-    goal_ids: np.ndarray | None = None
-    score: np.ndarray | None = None
+    # None → arange(N) and valid-as-float in __post_init__: after construction both are always arrays.
+    goal_ids: np.ndarray = None  # type: ignore[assignment]
+    score: np.ndarray = None  # type: ignore[assignment]
     goal_depth: np.ndarray | None = None
     current_depth: np.ndarray | None = None
     relative_depth: np.ndarray | None = None

@@ -288,6 +288,7 @@ class SafetyFilter:
             reason = pose_problem(base_T_tcp)
         if reason:
             return self._stop(reason, age)
+        assert cmd is not None and base_T_tcp is not None  # a missing command or pose gave a reason above
 
         notes = []
         v_b = self.to_base(cmd, base_T_tcp)

@@ -69,8 +69,6 @@ class UrRtdeBackend:
                  control_factory: Callable[[str, float, int], Any] | None = None,
                  receive_factory: Callable[[str, float], Any] | None = None) -> None:
         self.config = config or UrRtdeConfig()
-        self._control_factory = control_factory
-        self._receive_factory = receive_factory
         self._flags: int | None = None
         if control_factory is None or receive_factory is None:
             rtde_control, rtde_receive = _import_ur_rtde()
@@ -81,8 +79,10 @@ class UrRtdeBackend:
             if self.config.disable_remote_control_check:
                 flags |= int(ctrl_cls.FLAG_DISABLE_REMOTE_CONTROL_CHECK)
             self._flags = flags
-            self._control_factory = control_factory or (lambda h, f, fl: ctrl_cls(h, f, fl))
-            self._receive_factory = receive_factory or (lambda h, f: rtde_receive.RTDEReceiveInterface(h, f))
+            control_factory = control_factory or (lambda h, f, fl: ctrl_cls(h, f, fl))
+            receive_factory = receive_factory or (lambda h, f: rtde_receive.RTDEReceiveInterface(h, f))
+        self._control_factory: Callable[[str, float, int], Any] = control_factory
+        self._receive_factory: Callable[[str, float], Any] = receive_factory
         self._rtde_c: Any = None
         self._rtde_r: Any = None
         self._watchdog_ok = True

@@ -180,6 +180,7 @@ class ImageCell:
 
     def plane_to_pixel(self, cam: CameraModel, w_T_c: np.ndarray) -> np.ndarray:
         """(3, 3) homography: poster pixel (i, j) → image pixel, for a camera at ``w_T_c``."""
+        assert self._poster is not None, "load_scene() first"
         h, w = self._poster.shape[:2]
         # poster pixel → plane metres (x right, y "up" the poster = +y world), pixel centres at integers
         S = np.array([[self.PLANE_W_M / w, 0, -self.PLANE_W_M / 2 + 0.5 * self.PLANE_W_M / w],

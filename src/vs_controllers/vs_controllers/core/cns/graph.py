@@ -97,6 +97,7 @@ def cluster_goal_keypoints(goal_xy: np.ndarray, cfg: GraphConfig | None = None,
         labels = KMeans(n_clusters=k, n_init="auto", random_state=seed).fit_predict(goal_xy)
         if len(np.unique(labels)) == k:
             break
+    assert labels is not None  # GraphConfig.retries >= 1
     # Relabel to 0..C-1 so cluster rows are dense.
     _, labels = np.unique(labels, return_inverse=True)
     return labels.astype(np.int64)
@@ -264,7 +265,8 @@ class GraphBatch:
 
     def to(self, device: torch.device | str) -> GraphBatch:
         """Move every tensor to ``device``."""
-        return GraphBatch(**{k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in vars(self).items()})
+        moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in vars(self).items()}
+        return GraphBatch(**moved)  # type: ignore[arg-type]  # vars() loses the per-field types
 
 
 def collate(graphs: list[NodeGraph]) -> GraphBatch:
