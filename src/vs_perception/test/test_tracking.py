@@ -158,3 +158,20 @@ def test_bad_tracking_settings(field: str, value: float) -> None:
         TrackConfig(**{field: value})
     with pytest.raises(ConfigError, match=field):
         ObserverConfig(**{field: value})
+
+
+@pytest.mark.parametrize("detector", ["sift", "orb", "akaze"])
+def test_detection_at_half_resolution_returns_full_image_pixels(detector: str) -> None:
+    """detect_scale=0.5 detects on a quarter of the pixels; matches still land on the true warp."""
+    goal_img, frames = _sequence(4)
+    obs = Observer(ObserverConfig(detector=detector, detect_scale=0.5, geometric_model="homography"))
+    goal = obs.set_goal(goal_img, None, CAM)
+    corr = obs.observe(frames[-1])
+    v = corr.valid
+    assert corr.num_valid > 50
+    assert goal.goal_uv[:, 0].max() > 0.8 * W and goal.goal_uv[:, 1].max() > 0.8 * H  # not half-image pixels
+    err = np.linalg.norm(corr.current_uv[v] - apply(warp(4), goal.goal_uv[v]), axis=1)
+    # ORB's FAST corners are pixel-coarse at any scale (0.9 px median at full resolution here).
+    assert np.median(err) < (1.5 if detector == "orb" else 0.3), np.median(err)
+    with pytest.raises(ConfigError, match="detect_scale"):
+        ObserverConfig(detect_scale=0.0)

@@ -30,10 +30,14 @@ class FeatureConfig:
     detector: str = describe("Keypoint detector and descriptor: sift, orb or akaze.", default="akaze")
     max_keypoints: int = describe(
         "Keep at most this many keypoints, strongest response first (0 = no limit).", default=1000)
+    detect_scale: float = describe(
+        "Detect on the image resized by this factor (0.5 = half width and height, about a quarter of the "
+        "cost); keypoints are returned in full-image pixels. 1 = full resolution.", default=1.0)
 
     def __post_init__(self) -> None:
         check_choice("detector", self.detector, DETECTORS)
         check_range("max_keypoints", self.max_keypoints, 0)
+        check_range("detect_scale", self.detect_scale, 0.1, 1.0)
 
 
 @dataclass
@@ -125,6 +129,12 @@ class FeatureExtractor:
             :class:`Features`, possibly empty (N = 0) on a textureless image.
         """
         gray = to_gray(image)
+        s = self.config.detect_scale
+        if s != 1.0:
+            size = (max(1, round(gray.shape[1] * s)), max(1, round(gray.shape[0] * s)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            if mask is not None:
+                mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
         keypoints, descriptors = self._detector.detectAndCompute(gray, mask)
         n = len(keypoints)
         if n == 0 or descriptors is None:
@@ -132,6 +142,9 @@ class FeatureExtractor:
             dtype = np.float32 if not self.binary else np.uint8
             return Features(np.zeros((0, 2)), np.zeros(0), np.zeros((0, width), dtype), self.binary)
         uv = np.array([kp.pt for kp in keypoints], dtype=np.float64)
+        if s != 1.0:
+            # Pixel centres sit at integers: the resized image's pixel u covers full pixels [u/s - 0.5, ...).
+            uv = (uv + 0.5) / s - 0.5
         response = np.array([kp.response for kp in keypoints], dtype=np.float64)
         limit = self.config.max_keypoints
         if limit and n > limit:

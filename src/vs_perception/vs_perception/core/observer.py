@@ -56,7 +56,8 @@ class ObserverConfig(FeatureConfig, MatchConfig, TrackConfig):
         check_range("max_depth_m", self.max_depth_m, self.min_depth_m, lo_open=True)
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(detector=self.detector, max_keypoints=self.max_keypoints)
+        return FeatureConfig(detector=self.detector, max_keypoints=self.max_keypoints,
+                             detect_scale=self.detect_scale)
 
     def match_config(self) -> MatchConfig:
         return MatchConfig(match_strategy=self.match_strategy, matcher=self.matcher, ratio=self.ratio,
