@@ -475,13 +475,13 @@ def sim_start_overrides(args: LaunchArgs, bridge_params: Mapping[str, Any], root
     """
     import numpy as np
     from scipy.spatial.transform import Rotation
+    from vs_common.core.se3 import pose_from_xyz_quat
     from vs_robot_bridge.core.config import SafetyConfig
     from vs_sim.core.scenes import load_scenes
 
     w_T_goal = np.asarray(load_scenes(args.env, ids=[args.scene] if args.scene else None)[0].w_T_goal, float)
     xyz, quat = bridge_hand_eye(root)
-    tcp_T_cam = np.eye(4)
-    tcp_T_cam[:3, :3], tcp_T_cam[:3, 3] = Rotation.from_quat(quat).as_matrix(), xyz
+    tcp_T_cam = pose_from_xyz_quat(xyz, quat)
     base_T_tcp = w_T_goal @ np.linalg.inv(tcp_T_cam)
     t = base_T_tcp[:3, 3]
     default = SafetyConfig()

@@ -19,7 +19,10 @@ from rclpy.node import Node
 from rclpy.task import Future
 from vs_common.core.config import check_choice
 from vs_common.core.errors import ConfigError, InputError, VisualServoError
+from vs_common.core.frames import COLOR_OPTICAL_FRAME
 from vs_common.core.paths import resolve_config
+from vs_common.core.topics import CMD_TWIST, CORRESPONDENCES, SERVO_ACTION, SERVO_STATUS
+from vs_common.ros.geometry import array_to_twist
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
@@ -50,7 +53,7 @@ class ServoControllerNode(Node):
         cfg_file = declare_read_only(self, "pipeline_config", "", "Pipeline YAML (observer, <pipeline>_controller "
                                      "and loop sections): the defaults of controller.* and loop.*; "
                                      "'' = the pipeline's config/<pipeline>.yaml")
-        self.frame_id = declare_read_only(self, "output_frame", "camera_color_optical_frame",
+        self.frame_id = declare_read_only(self, "output_frame", COLOR_OPTICAL_FRAME,
                                           "Frame of the published twist (must be the observing camera's optical frame)")
         check_choice("pipeline", self.pipeline, pipeline_names())
         spec = get_pipeline(self.pipeline)
@@ -76,11 +79,11 @@ class ServoControllerNode(Node):
         self._deadline = float("inf")
         self._t0 = 0.0
 
-        self.pub_twist = self.create_publisher(TwistStamped, "/vs/servo/cmd_twist", COMMAND_QOS)
-        self.pub_status = self.create_publisher(ServoStatus, "/vs/servo/status", LATCHED_QOS)
-        self.create_subscription(CorrespondencesMsg, "/vs/perception/correspondences", self._on_obs, DATA_QOS)
+        self.pub_twist = self.create_publisher(TwistStamped, CMD_TWIST, COMMAND_QOS)
+        self.pub_status = self.create_publisher(ServoStatus, SERVO_STATUS, LATCHED_QOS)
+        self.create_subscription(CorrespondencesMsg, CORRESPONDENCES, self._on_obs, DATA_QOS)
         self.create_timer(0.1, self._on_timer)
-        self._action = ActionServer(self, Servo, "/vs/servo/servo", execute_callback=self._execute,
+        self._action = ActionServer(self, Servo, SERVO_ACTION, execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
         self._publish(self._zero(self.session.reason))
 
@@ -129,12 +132,9 @@ class ServoControllerNode(Node):
 
     # -- output -------------------------------------------------------------------------------------
     def _publish(self, res: StepResult, stamp: Time | None = None) -> None:
-        twist = TwistStamped()
+        twist = TwistStamped(twist=array_to_twist(res.v_c))
         twist.header.stamp = self.get_clock().now().to_msg() if stamp is None else stamp
         twist.header.frame_id = self.frame_id
-        v = [float(x) for x in res.v_c]
-        (twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z,
-         twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z) = v
         status = ServoStatus(pipeline=self.pipeline, state=int(res.state), goal_id=self.session.goal_id or "",
                              error=float(res.error), num_correspondences=res.num_valid, num_total=res.num_total,
                              step=res.step, observer_ms=float(self._observer_ms),
