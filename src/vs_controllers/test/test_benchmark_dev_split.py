@@ -34,6 +34,9 @@ def test_observer_overrides_reach_the_observer_config() -> None:
     assert isinstance(cfg, dict) and obs_cfg.track and obs_cfg.redetect_every == 3 and obs_cfg.detector == "orb"
     assert obs_cfg.max_keypoints == 1000  # the file's other settings stay
     assert with_observer_overrides(REPO / "config/ibvs.yaml", {}) == REPO / "config/ibvs.yaml"
+    # An overlay file keeps its base's settings under the override.
+    akaze, _, _ = make_pipeline("cns", with_observer_overrides(REPO / "config/cns_akaze.yaml", {"track": True}))
+    assert akaze.detector == "akaze" and akaze.max_keypoints == 400 and akaze.track
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["track"])
 

@@ -31,7 +31,7 @@ from vs_controllers.benchmark.journal import JOURNAL_NAME, EpisodeJournal, confi
 from vs_controllers.benchmark.metrics import summarise
 from vs_controllers.benchmark.report import markdown_row, markdown_table, write_plots, write_results
 from vs_controllers.benchmark.runner import group_by, run_benchmark, select_scenes
-from vs_controllers.core.pipelines import get_pipeline, pipeline_names
+from vs_controllers.core.pipelines import get_pipeline, load_pipeline_file, pipeline_names
 
 __all__ = ["CI_PRESET", "main"]
 
@@ -102,12 +102,8 @@ def with_observer_overrides(pipe_cfg: Path | None, overrides: dict[str, Any]) ->
     """The pipeline file as a mapping with ``overrides`` applied to its observer section (the file if none)."""
     if not overrides:
         return pipe_cfg
-    raw = dict(load_yaml(pipe_cfg)) if pipe_cfg else {}
-    section = raw.get("observer") or {}
-    params = dict(section.get("ros__parameters", section))
-    params.update(overrides)
-    raw["observer"] = {"ros__parameters": params}
-    return raw
+    sections = load_pipeline_file(pipe_cfg) if pipe_cfg else {}  # overlays (extends:) resolved
+    return {**sections, "observer": {**sections.get("observer", {}), **overrides}}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
