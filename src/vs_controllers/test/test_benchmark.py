@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 from scipy.spatial.transform import Rotation
 from vs_common.core.camera import CameraModel
 from vs_common.core.se3 import invert, look_at
@@ -118,11 +117,19 @@ def test_parse_scene_spec() -> None:
     assert parse_scene_spec(None) is None
 
 
-def test_ci_yaml_mirrors_the_preset() -> None:
-    assert yaml.safe_load((REPO / "config/benchmark/ci.yaml").read_text()) == CI_PRESET
+def test_protocol_settings_live_once() -> None:
+    """default.yaml holds only what differs from BenchmarkConfig (CI_PRESET is the one CI subset), and the
+    protocol's stop policy is StopPolicyConfig's defaults (the CNS protocol: 0.8 s / 0.01)."""
     from vs_common.core.config import from_mapping, load_yaml
+    from vs_controllers.core.stop_policy import StopPolicyConfig
 
-    assert from_mapping(BenchmarkConfig, load_yaml(REPO / "config/benchmark/default.yaml")) == BenchmarkConfig()
+    values = load_yaml(REPO / "config/benchmark/default.yaml")
+    repeated = {k: v for k, v in values.items() if getattr(BenchmarkConfig(), k) == v}
+    assert not repeated, f"config/benchmark/default.yaml repeats defaults {repeated}"
+    assert from_mapping(BenchmarkConfig, values) == BenchmarkConfig()
+    assert (BenchmarkConfig().stop_waiting_s, BenchmarkConfig().stop_threshold) == (0.8, 0.01) == (
+        StopPolicyConfig().waiting_time_s, StopPolicyConfig().threshold)
+    assert not (REPO / "config/benchmark/ci.yaml").exists()  # the CI subset is CI_PRESET only
 
 
 def test_ibvs_episode_converges_on_the_plane_stub(tmp_path: Path) -> None:

@@ -196,3 +196,35 @@ def test_pipeline_file_overlays(tmp_path) -> None:
     # The same overlay as a mapping (a CLI that edits a file's sections): the base is looked up in config/.
     overlay = {"extends": "cns.yaml", "observer": {"ros__parameters": {"detector": "akaze"}}}
     assert pipeline_settings("cns", overlay) == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
+
+
+def test_pipeline_files_hold_only_what_differs() -> None:
+    """Every key of a shipped pipeline file (base or overlay) changes a setting: it differs from what the
+    pipeline runs with without it (the base file's value, else the dataclass / spec default)."""
+    from pathlib import Path
+
+    import yaml
+    from vs_controllers.core.pipelines import PIPELINES, pipeline_settings
+
+    config = Path(__file__).resolve().parents[3] / "config"
+    pipeline_of = {spec.config_file: name for name, spec in PIPELINES.items()}
+    files = {p.name: yaml.safe_load(p.read_text()) or {} for p in sorted(config.glob("*.yaml"))}
+
+    def root(name: str) -> str:
+        base = files[name].get("extends")
+        return root(base) if base else name
+
+    checked = []
+    for name, raw in files.items():
+        if root(name) not in pipeline_of:
+            continue  # a node's own file (servo.yaml, camera.yaml, ...): test_config_defaults.py checks those
+        pipeline = pipeline_of[root(name)]
+        without = pipeline_settings(pipeline, config / raw["extends"] if raw.get("extends") else {})
+        for section, body in raw.items():
+            if section == "extends":
+                continue
+            group = section if section in ("observer", "loop") else "controller"
+            for key, value in (body.get("ros__parameters", body) or {}).items():
+                assert value != without[group][key], f"{name}: {section}.{key} = {value!r} changes nothing"
+        checked.append(name)
+    assert {"ibvs.yaml", "cns.yaml", "cns_akaze.yaml", "cns_authors_loop.yaml"} <= set(checked)

@@ -76,9 +76,9 @@ def test_depth_anything_source(ros) -> None:
 
 def test_missing_weights_fall_back_to_camera_depth(ros, tmp_path) -> None:
     with pytest.raises(WeightsNotFoundError):
-        RelativeDepthNode(parameter_overrides=[Parameter("model.model", value=str(tmp_path))])
-    node = RelativeDepthNode(parameter_overrides=[Parameter("model.model", value=str(tmp_path)),
-                                                  Parameter("fallback", value="camera")])
+        RelativeDepthNode(parameter_overrides=[Parameter("model.model", value=str(tmp_path)),
+                                               Parameter("fallback", value="none")])
+    node = RelativeDepthNode(parameter_overrides=[Parameter("model.model", value=str(tmp_path))])  # default: camera
     assert node.source == "camera"
     z = np.tile(np.linspace(0.5, 1.5, 64, dtype=np.float32), (48, 1))
     msg = array_to_image(metres_to_depth16(z), "16UC1", sec_to_stamp(3.0), "camera_color_optical_frame")

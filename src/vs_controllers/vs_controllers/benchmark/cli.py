@@ -35,7 +35,7 @@ from vs_controllers.core.pipelines import get_pipeline, load_pipeline_file, pipe
 
 __all__ = ["CI_PRESET", "main"]
 
-# The CI subset: a few scenes per environment with a shorter step cap (config/benchmark/ci.yaml mirrors it).
+# The CI subset (`--ci`, `make bench-ci`, the CI test): a few scenes per environment with a shorter step cap.
 CI_PRESET: dict[str, dict[str, Any]] = {
     "image": {"section": "A", "scenes": "0:3", "max_steps": 300},
     "render": {"section": "S", "scenes": "0:1", "max_steps": 250},

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from vs_common.core.config import check_range, describe
 
+from vs_controllers.core.stop_policy import StopPolicyConfig
+
 __all__ = ["BenchmarkConfig"]
+
+_STOP = StopPolicyConfig()
 
 
 @dataclass(frozen=True)
@@ -15,8 +19,11 @@ class BenchmarkConfig:
 
     dt_s: float = describe("Integration step of the commanded twist (s); CNS: 2 × 0.02 s.", default=0.04)
     max_steps: int = describe("Step cap per episode (CNS: 600).", default=600)
-    stop_waiting_s: float = describe("Stop policy: plateau time before stopping (s).", default=0.8)
-    stop_threshold: float = describe("Stop policy: error threshold (normalised image units).", default=0.01)
+    # The CNS protocol's stop policy is StopPolicyConfig's defaults (one source).
+    stop_waiting_s: float = describe("Stop policy: plateau time before stopping (s).",
+                                     default=_STOP.waiting_time_s)
+    stop_threshold: float = describe("Stop policy: error threshold (normalised image units).",
+                                     default=_STOP.threshold)
     min_matches: int = describe("Fewer valid correspondences than this counts as a lost frame.", default=3)
     lost_patience_steps: int = describe("End the episode after this many consecutive lost frames.", default=10)
     floor_z_m: float = describe("End the episode when the camera goes below this world height (m).", default=0.0)

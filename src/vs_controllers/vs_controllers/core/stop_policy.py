@@ -27,7 +27,11 @@ _BAND_REL, _BAND_ABS = 1.1, 5e-4
 
 @dataclass(frozen=True)
 class StopPolicyConfig:
-    """Pixel stop-policy settings (CNS benchmark: 0.8 s / 0.01; demo 0.5 s / 0.005)."""
+    """Pixel stop-policy settings; the defaults are the CNS benchmark protocol (0.8 s / 0.01).
+
+    The one definition of the stop policy: the benchmark's protocol (``BenchmarkConfig.stop_*``) takes its
+    defaults from here; the servo session (``SessionConfig``) overrides the plateau time and threshold.
+    """
 
     waiting_time_s: float = describe("Stop after the error has plateaued for this long (s).", default=0.8)
     threshold: float = describe("Only stop while the error is below this (normalised image units).", default=0.01)

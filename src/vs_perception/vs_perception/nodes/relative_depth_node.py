@@ -36,7 +36,7 @@ class RelativeDepthNodeConfig:
     source: str = describe("'depth_anything' (colour → DA V2), 'camera' (aligned depth), 'stereo' (IR SGBM).",
                            default="depth_anything")
     fallback: str = describe("Source used when Depth Anything weights are missing: 'camera', 'stereo' or "
-                             "'none' (fail).", default="none")
+                             "'none' (fail).", default="camera")
     log_every: int = describe("Log the mean latency every N frames (0 = never).", default=30)
 
     def __post_init__(self) -> None:

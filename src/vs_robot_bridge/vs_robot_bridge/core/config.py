@@ -2,8 +2,8 @@
 
 One frozen dataclass per component: :class:`SafetyConfig` (the filter every command passes),
 :class:`UrRtdeConfig` (the real arm), :class:`SimBackendConfig` (the kinematic stand-in) and
-:class:`BridgeConfig` (the loop that ties them together). ``config/robot_bridge.yaml`` holds the defaults
-a deployment starts from.
+:class:`BridgeConfig` (the loop that ties them together). The defaults are the shipped bridge;
+``config/robot_bridge.yaml`` holds what a deployment changes (the hand-eye and the workspace box of its cell).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ class SafetyConfig:
     camera_frame: str = describe("Camera frame the servo twists arrive in (REP-103 optical frame).",
                                  default=COLOR_OPTICAL_FRAME)
     hand_eye_xyz: tuple[float, float, float] = describe(
-        "Hand-eye translation tcp_T_camera: camera origin in the TCP frame (m).", default=(0.0, 0.0, 0.05))
+        "Hand-eye translation tcp_T_camera: camera origin in the TCP frame (m). Calibrate it for a real cell (a "
+        "wrong lever arm turns camera rotations into TCP translations); the default is a placeholder, the camera "
+        "5 cm in front of the flange.", default=(0.0, 0.0, 0.05))
     hand_eye_quat_xyzw: tuple[float, float, float, float] = describe(
         "Hand-eye rotation tcp_T_camera as a unit quaternion (x, y, z, w).", default=(0.0, 0.0, 0.0, 1.0))
     max_command_age_s: float = describe(
