@@ -66,3 +66,14 @@ def test_correspondences_carry_the_distance_prior(prior, decoded) -> None:
     corr = Correspondences(camera=cam, goal_uv=[[40.0, 60.0]], current_uv=[[50.0, 65.0]], valid=[True], info=info)
     back = msg_to_correspondences(correspondences_to_msg(corr))
     assert back.info.get("distance_prior_m") == (pytest.approx(decoded) if decoded else None)
+
+
+def test_correspondences_carry_every_observer_stage_time() -> None:
+    """The status's observer time adds up these fields: a tracked frame's cost must arrive too."""
+    from vs_perception.core.observer import OBSERVER_STAGES
+
+    cam = CameraModel(K=np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]), width=160, height=120)
+    times = {k: float(i + 1) for i, k in enumerate(OBSERVER_STAGES)}
+    corr = Correspondences(camera=cam, goal_uv=[[40.0, 60.0]], current_uv=[[50.0, 65.0]], valid=[True], info=times)
+    back = msg_to_correspondences(correspondences_to_msg(corr))
+    assert {k: back.info[k] for k in OBSERVER_STAGES} == times and "track_ms" in OBSERVER_STAGES

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from vs_common.core.errors import VisualServoError
 from vs_common.core.se3 import integrate_twist, pose_error
-from vs_perception.core.observer import Observer, ObserverConfig
+from vs_perception.core.observer import OBSERVER_STAGES, Observer, ObserverConfig
 
 from vs_controllers.benchmark.config import BenchmarkConfig
 from vs_controllers.core.loop import LoopConfig, ServoLoop
@@ -28,9 +28,6 @@ from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 __all__ = ["EpisodeRecord", "run_episode", "STOP_REASONS"]
 
 STOP_REASONS = ("stop_policy", "max_steps", "under_table", "lost_features", "goal_failed")
-#: The observer's timed stages (``Correspondences.info`` keys, ms).
-STAGES = ("detect_ms", "match_ms", "track_ms", "ransac_ms")
-
 
 class CellLike(Protocol):
     """What the episode needs from a ``vs_sim`` cell."""
@@ -200,6 +197,6 @@ def stage_means(infos: list[dict]) -> dict[str, float]:
     """Mean per-frame stage times (ms) of observer ``info`` dicts and the share of detected frames."""
     if not infos:
         return {}
-    out = {k: _r(float(np.mean([i.get(k, 0.0) for i in infos])), 4) for k in STAGES}
+    out = {k: _r(float(np.mean([i.get(k, 0.0) for i in infos])), 4) for k in OBSERVER_STAGES}
     out["detect_fraction"] = _r(float(np.mean([i.get("mode", "detect") == "detect" for i in infos])), 4)
     return out

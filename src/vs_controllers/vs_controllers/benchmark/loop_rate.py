@@ -31,10 +31,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import VisualServoError
 from vs_common.core.se3 import pose_error
-from vs_perception.core.observer import Observer
+from vs_perception.core.observer import OBSERVER_STAGES, Observer
 
 from vs_controllers.benchmark.cli import _default_path
-from vs_controllers.benchmark.episode import STAGES
 from vs_controllers.benchmark.runner import select_scenes
 from vs_controllers.core.loop import ServoLoop
 from vs_controllers.core.pipelines import get_pipeline, make_pipeline
@@ -137,7 +136,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
            "fps": 1e3 / float(total.mean()), "fps_p5": 1e3 / float(np.percentile(total, 95)),
            "detect_fraction": float(np.mean([i.get("mode", "detect") == "detect" for i in infos])),
            "valid": float(np.mean(valid)) if valid else 0.0, "lost_fraction": float(np.mean(lost))}
-    for k in STAGES:
+    for k in OBSERVER_STAGES:
         out[k] = float(np.mean([i.get(k, 0.0) for i in infos])) if infos else 0.0
     return out
 

@@ -26,6 +26,7 @@ from vs_common.ros.geometry import array_to_twist
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config, declare_read_only
 from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
+from vs_perception.core.observer import OBSERVER_STAGES
 from vs_perception.ros.conversions import msg_to_correspondences
 
 from vs_controllers.core.loop import LoopConfig
@@ -98,7 +99,7 @@ class ServoControllerNode(Node):
     def _on_obs(self, msg: CorrespondencesMsg) -> None:
         try:
             obs = msg_to_correspondences(msg)
-            self._observer_ms = sum(obs.info.get(k, 0.0) for k in ("detect_ms", "match_ms", "ransac_ms"))
+            self._observer_ms = sum(obs.info.get(k, 0.0) for k in OBSERVER_STAGES)
             if obs.frame_id != self.frame_id:
                 raise InputError(f"observation is in frame {obs.frame_id!r}, the twist frame is {self.frame_id!r}")
             res = self.session.step(obs, clock_s=self.get_clock().now().nanoseconds * 1e-9)

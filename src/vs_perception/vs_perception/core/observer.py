@@ -32,7 +32,11 @@ from vs_perception.core.matching import DescriptorMatcher, MatchConfig, geometri
 from vs_perception.core.tracking import TrackConfig, track_points
 from vs_perception.core.types import Correspondences
 
-__all__ = ["Observer", "ObserverConfig", "sample_depth"]
+__all__ = ["OBSERVER_STAGES", "Observer", "ObserverConfig", "sample_depth"]
+
+#: Per-frame stage timings the observer reports in ``info`` (ms; 0 for a stage that did not run), in the
+#: order of vs_msgs/Correspondences' fields; the node, the benchmark and the loop-rate tool read these keys.
+OBSERVER_STAGES = ("detect_ms", "match_ms", "track_ms", "ransac_ms")
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,7 @@ class Observer:
         current_uv = np.full((n, 2), np.nan)
         valid = np.zeros(n, bool)
         score = np.zeros(n)
-        times = {"detect_ms": 0.0, "match_ms": 0.0, "track_ms": 0.0, "ransac_ms": 0.0}
+        times = dict.fromkeys(OBSERVER_STAGES, 0.0)
         mode, num_keypoints, num_matches, num_inliers = "detect", 0, 0, 0
         st = self._track
         if c.track and st is not None and st.since_detect + 1 < c.redetect_every:

@@ -32,6 +32,7 @@ from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.msg import Keypoints as KeypointsMsg
 from vs_perception.core.features import Features
 from vs_perception.core.goal_store import Goal, make_goal
+from vs_perception.core.observer import OBSERVER_STAGES
 from vs_perception.core.types import Correspondences
 from vs_perception.core.viz import MarkerData
 
@@ -157,7 +158,7 @@ def msg_to_correspondences(msg: CorrespondencesMsg) -> Correspondences:
         raise InputError("goal_uv contains NaN or Inf")
     camera = CameraModel(K=np.asarray(msg.k, dtype=np.float64).reshape(3, 3), width=int(msg.width),
                          height=int(msg.height))
-    info = {"detect_ms": float(msg.detect_ms), "match_ms": float(msg.match_ms), "ransac_ms": float(msg.ransac_ms)}
+    info = {k: float(getattr(msg, k)) for k in OBSERVER_STAGES}
     prior = float(msg.distance_prior)
     if math.isfinite(prior) and prior > 0:  # 0 (the message default) or NaN: unknown
         info["distance_prior_m"] = prior
@@ -191,9 +192,8 @@ def correspondences_to_msg(obs: Correspondences, goal_stamp: float = 0.0) -> Cor
         arr = getattr(obs, name)
         if arr is not None:
             setattr(msg, name, np.asarray(arr, dtype=np.float32).tolist())
-    msg.detect_ms = float(obs.info.get("detect_ms", 0.0))
-    msg.match_ms = float(obs.info.get("match_ms", 0.0))
-    msg.ransac_ms = float(obs.info.get("ransac_ms", 0.0))
+    for k in OBSERVER_STAGES:
+        setattr(msg, k, float(obs.info.get(k, 0.0)))
     msg.distance_prior = float(obs.info.get("distance_prior_m", math.nan))
     return msg
 
