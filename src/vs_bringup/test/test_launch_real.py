@@ -318,28 +318,23 @@ def _assert_clean_shutdown(graph: Launched, rc: int, nodes: list[str]) -> None:
     assert "[robot_bridge-" in text and "shutdown: arm stopped, robot links closed" in text
 
 
-@pytest.mark.closed_loop
-@pytest.mark.slow
-def test_cns_launch_converges_and_stops_on_sigint(launch):
-    graph = launch("vs_bringup", "cns.launch.py", "use_sim:=true")
-    run = _servo_run(graph)
-    print(f"[launch cns] {run}")
-    _assert_converged(graph, run)
-    # SIGINT to ros2 launch alone (a supervisor's or launch_testing's way).
-    rc = graph.interrupt(whole_group=False)
-    _assert_clean_shutdown(graph, rc, ["sim_camera", "goal", "observer", "servo_controller", "robot_bridge"])
+#: The nodes of a launched simulated graph (keypoint pipelines).
+GRAPH_NODES = ("sim_camera", "goal", "observer", "servo_controller", "robot_bridge")
 
 
 @pytest.mark.closed_loop
 @pytest.mark.slow
-def test_ibvs_launch_converges_and_stops_on_group_sigint(launch):
-    graph = launch("vs_bringup", "ibvs.launch.py", "use_sim:=true")
+@pytest.mark.parametrize(("pipeline", "whole_group"), [
+    ("cns", False),  # SIGINT to ros2 launch alone (a supervisor's or launch_testing's way)
+    ("ibvs", True),  # Ctrl-C in a terminal: every process of the group gets SIGINT, from the tty and from launch
+])
+def test_launch_converges_and_stops_on_sigint(launch, pipeline: str, whole_group: bool):
+    graph = launch("vs_bringup", f"{pipeline}.launch.py", "use_sim:=true")
     run = _servo_run(graph)
-    print(f"[launch ibvs] {run}")
+    print(f"[launch {pipeline}] {run}")
     _assert_converged(graph, run)
-    # Ctrl-C in a terminal: every process of the group gets SIGINT, from the tty and again from launch.
-    rc = graph.interrupt(whole_group=True)
-    _assert_clean_shutdown(graph, rc, ["sim_camera", "goal", "observer", "servo_controller", "robot_bridge"])
+    rc = graph.interrupt(whole_group=whole_group)
+    _assert_clean_shutdown(graph, rc, list(GRAPH_NODES))
 
 
 @pytest.mark.closed_loop
@@ -360,7 +355,7 @@ def test_ibvs_launch_records_and_survives_rviz_absent(launch, tmp_path):
     # Ctrl-C in a terminal: every process of the group gets SIGINT, from the tty and again from launch.
     rc = graph.interrupt(whole_group=True)
     text = graph.output()
-    nodes = ["sim_camera", "goal", "observer", "servo_controller", "robot_bridge"]
+    nodes = list(GRAPH_NODES)
     if not have_rviz:
         assert text.count("rviz2 is not installed") == 1, text[-4000:]
     else:

@@ -267,7 +267,8 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
                       param_files=_files(root, "robot_bridge.yaml", *(("sim_cell.yaml",) if args.use_sim else ()),
                                          pipeline=p), overrides=bridge_over)
     if args.use_sim:
-        bridge_over.update(sim_start_overrides(args, resolve_parameters(bridge), root))
+        start = sim_start_overrides(args, resolve_parameters(bridge), root)
+        bridge = replace(bridge, overrides={**bridge_over, **start})
     specs.append(bridge)
     if args.rviz:
         specs.append(NodeSpec("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config(root)))))

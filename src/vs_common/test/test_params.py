@@ -75,6 +75,27 @@ def test_dynamic_parameters_are_validated_then_applied(toy, ros_executor, spin):
     assert [c.mode for c in node.seen] == ["slow", "slow"]
 
 
+class FragileNode(ToyNode):
+    """A node whose core object cannot be rebuilt for mode 'slow' (as a detector this OpenCV build lacks)."""
+
+    def _on_change(self, cfg: ToyConfig) -> None:
+        if cfg.mode == "slow":
+            raise RuntimeError("cannot build the core object for mode 'slow'")
+        super()._on_change(cfg)
+
+
+def test_a_value_the_node_cannot_apply_is_refused_and_the_node_keeps_running(ros_context, ros_executor, spin):
+    node, probe = FragileNode(context=ros_context), Node("probe", context=ros_context)
+    for n in (node, probe):
+        ros_executor.add_node(n)
+    client = AsyncParameterClient(probe, "/toy")
+    assert spin(ros_executor, lambda: client.services_are_ready(), timeout=10.0)
+    res = _set(client, ros_executor, spin, "toy.mode", "slow")
+    assert not res.successful and "could not apply" in res.reason
+    assert node.get_parameter("toy.mode").value == "fast" and node.config.mode == "fast"
+    assert _set(client, ros_executor, spin, "toy.gain", 3.0).successful and node.config.gain == 3.0
+
+
 def test_other_parameters_are_read_only(toy, ros_executor, spin):
     node, client = toy
     res = _set(client, ros_executor, spin, "toy.device", "cuda")

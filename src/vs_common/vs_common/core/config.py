@@ -88,6 +88,8 @@ def load_yaml(path: str | Path, section: str | None = None) -> dict[str, Any]:
         data = data[section]
     if isinstance(data, dict) and "ros__parameters" in data:
         data = data["ros__parameters"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a mapping of settings (got a {type(data).__name__})")
     return dict(data)
 
 

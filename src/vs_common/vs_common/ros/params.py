@@ -10,8 +10,8 @@ At run time (``ros2 param set``) a parameter is either
 * **read-only** (the default: device settings, models, anything the node built at start-up) — ROS refuses
   the change with "read-only"; or
 * **dynamic** (listed in ``dynamic``): an on-set callback rebuilds the config with the new value, so the
-  dataclass' own checks accept or refuse it (the refusal names the valid values), and once ROS has stored
-  it a post-set callback hands the new config to the node's ``on_change``.
+  dataclass' own checks accept or refuse it (the refusal names the valid values), then hands the new config
+  to the node's ``on_change``; if that raises, the value is refused too and the node keeps its settings.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def declare_config(node: Node, cls: type[T], prefix: str = "", overrides: dict[s
 
 def _watch(node: Node, cls: type[T], live: dict[str, str], param_of: dict[str, str], defaults: dict[str, Any],
            hints: dict[str, Any], on_change: Callable[[T], None]) -> None:
-    """Validate (on-set) and apply (post-set) run-time changes of the parameters in ``live`` (param → field)."""
+    """Validate and apply (both on-set) run-time changes of the parameters in ``live`` (param → field)."""
 
     def build(changed: list[Parameter]) -> T:
         values = {f: _from_param(node.get_parameter(p).value, defaults[f], hints.get(f)) for f, p in param_of.items()}
@@ -123,25 +123,26 @@ def _watch(node: Node, cls: type[T], live: dict[str, str], param_of: dict[str, s
             values[field] = _from_param(param.value, defaults[field], hints.get(field))
         return from_mapping(cls, values)
 
-    def validate(params: list[Parameter]) -> SetParametersResult:
+    def validate_and_apply(params: list[Parameter]) -> SetParametersResult:
+        # On-set, so a value the node cannot take (the config refuses it, or building the new core object
+        # fails, e.g. a detector this OpenCV build lacks) is refused and the node keeps running as it was;
+        # a post-set callback could only fail after the value was stored, and an exception there ends the node.
         mine = [p for p in params if p.name in live]  # others belong to other configs or to rclpy
         if not mine:
             return SetParametersResult(successful=True)
         try:
-            build(mine)
+            config = build(mine)
         except ConfigError as err:
             return SetParametersResult(successful=False, reason=str(err))
         except (TypeError, ValueError) as err:  # a value of the right ROS type the dataclass still cannot take
             return SetParametersResult(successful=False, reason=f"{cls.__name__}: {err}")
+        try:
+            on_change(config)
+        except Exception as err:  # noqa: BLE001 - a failure to apply must refuse the value, never end the node
+            node.get_logger().error(f"could not apply {[p.name for p in mine]}: {err!r}")
+            return SetParametersResult(successful=False, reason=f"could not apply: {err}")
+        shown = {p.name: p.value.tolist() if isinstance(p.value, array.array) else p.value for p in mine}
+        node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
         return SetParametersResult(successful=True)
 
-    def apply(params: list[Parameter]) -> None:
-        if any(p.name in live for p in params):
-            config = build([])
-            on_change(config)
-            shown = {p.name: p.value.tolist() if isinstance(p.value, array.array) else p.value
-                     for p in params if p.name in live}
-            node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in shown.items()))
-
-    node.add_on_set_parameters_callback(validate)
-    node.add_post_set_parameters_callback(apply)
+    node.add_on_set_parameters_callback(validate_and_apply)

@@ -102,7 +102,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
     Returns:
         {"frames", "observer_ms", "controller_ms", "total_ms" (means), "total_p95_ms", "fps" (1000 / mean
         total), "fps_p5" (1000 / 95th percentile), the stage means, "detect_fraction", "valid" (mean valid
-        rows), "lost_fraction"}.
+        rows), "lost_fraction", "max_keypoints" (the observer's, overrides applied)}.
     """
     obs_cfg, controller, loop_cfg = make_pipeline(pipeline, config)
     obs_cfg = dataclasses.replace(obs_cfg, **(overrides or {}))
@@ -135,7 +135,8 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
            "total_ms": float(total.mean()), "total_p95_ms": float(np.percentile(total, 95)),
            "fps": 1e3 / float(total.mean()), "fps_p5": 1e3 / float(np.percentile(total, 95)),
            "detect_fraction": float(np.mean([i.get("mode", "detect") == "detect" for i in infos])),
-           "valid": float(np.mean(valid)) if valid else 0.0, "lost_fraction": float(np.mean(lost))}
+           "valid": float(np.mean(valid)) if valid else 0.0, "lost_fraction": float(np.mean(lost)),
+           "max_keypoints": obs_cfg.max_keypoints}
     for k in OBSERVER_STAGES:
         out[k] = float(np.mean([i.get(k, 0.0) for i in infos])) if infos else 0.0
     return out
@@ -198,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                     warm = [{**seqs[0], "frames": seqs[0]["frames"][:3]}]
                     measure(pipeline, warm, config, overrides)  # imports, torch's first call, OpenCV's pools
                     r = measure(pipeline, seqs, config, overrides)
-                    obs_cfg = make_pipeline(pipeline, config)[0]
-                    r.update(pipeline=pipeline, detector=detector, track=tracking == "on",
-                             max_keypoints=obs_cfg.max_keypoints)
+                    r.update(pipeline=pipeline, detector=detector, track=tracking == "on")
                     rows.append(r)
                     print(f"{pipeline} {detector} tracking {tracking}: {r['fps']:.1f} Hz", file=sys.stderr)
     except VisualServoError as err:

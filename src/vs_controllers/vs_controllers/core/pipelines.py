@@ -36,8 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-from vs_common.core.config import from_mapping
+from vs_common.core.config import from_mapping, load_yaml
 from vs_common.core.errors import ConfigError
 from vs_common.core.paths import resolve_config
 
@@ -220,11 +219,9 @@ def load_pipeline_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[s
         ConfigError: a missing file, a cycle, or a file that is not a mapping of sections.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: 'extends' loops back to itself")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = load_yaml(path)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path} is not a pipeline file (expected a mapping of sections)")
     raw = dict(raw)
