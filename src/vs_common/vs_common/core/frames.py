@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from vs_common.core.se3 import make_pose
+
 #: ``camera_<s>_frame`` (body) ← ``camera_<s>_optical_frame``: optical z = body x, x = −body y, y = −body z.
 BODY_R_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 #: The same rotation as a quaternion (x, y, z, w), as realsense-ros publishes it.
 BODY_Q_OPTICAL = (-0.5, 0.5, -0.5, 0.5)
-
-
-def _pose(R: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = R
-    if t is not None:
-        T[:3, 3] = t
-    return T
 
 
 def camera_link(camera: str = "camera") -> str:
@@ -50,7 +44,7 @@ def tcp_to_camera_link(tcp_T_color_optical: np.ndarray) -> np.ndarray:
 
     Shapes: (4, 4) → (4, 4).
     """
-    return np.asarray(tcp_T_color_optical, float) @ _pose(BODY_R_OPTICAL.T)
+    return np.asarray(tcp_T_color_optical, float) @ make_pose(BODY_R_OPTICAL.T)
 
 
 def camera_tree(color_T_optical: dict[str, np.ndarray], camera: str = "camera") -> list[tuple[str, str, np.ndarray]]:
@@ -69,6 +63,6 @@ def camera_tree(color_T_optical: dict[str, np.ndarray], camera: str = "camera") 
     for stream, c_T_s in color_T_optical.items():
         frame, optical = stream_frames(stream, camera)
         # link (body at colour) ← colour optical ← stream optical ← stream body
-        link_T_frame = _pose(BODY_R_OPTICAL) @ np.asarray(c_T_s, float) @ _pose(BODY_R_OPTICAL.T)
-        out += [(link, frame, link_T_frame), (frame, optical, _pose(BODY_R_OPTICAL))]
+        link_T_frame = make_pose(BODY_R_OPTICAL) @ np.asarray(c_T_s, float) @ make_pose(BODY_R_OPTICAL.T)
+        out += [(link, frame, link_T_frame), (frame, optical, make_pose(BODY_R_OPTICAL))]
     return out

@@ -196,8 +196,8 @@ class RobotBridge:
                     self._stopped = True
                     self._last_sent = np.zeros(6)
                 self.state = BridgeState.IDLE
-            elif self.filter.output_problem(out.v_b):  # unreachable by construction; kept as a second check
-                self.latch_fault(f"safety filter produced an invalid twist: {self.filter.output_problem(out.v_b)}")
+            elif problem := self.filter.output_problem(out.v_b):  # unreachable by construction; a second check
+                self.latch_fault(f"safety filter produced an invalid twist: {problem}")
             else:
                 self.backend.send_twist(out.v_b, self.filter.config.max_linear_accel)
                 self._stopped = False

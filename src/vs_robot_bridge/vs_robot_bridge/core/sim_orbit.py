@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from vs_common.core.errors import NotReadyError, SafetyViolation
 from vs_common.core.orbit import orbit_offset
+from vs_common.core.se3 import invert
 
 
 def median_depth_m(depth_m: np.ndarray | None) -> float:
@@ -48,7 +49,7 @@ def plan_orbit(base_T_tcp: np.ndarray, tcp_T_cam: np.ndarray, angle_deg: float, 
         SafetyViolation: the new TCP would be outside the workspace box.
     """
     base_T_cam = orbit_offset(np.asarray(base_T_tcp, float) @ tcp_T_cam, distance_m, angle_deg, axis_c)
-    new_tcp = base_T_cam @ np.linalg.inv(tcp_T_cam)
+    new_tcp = base_T_cam @ invert(tcp_T_cam)
     p, lo, hi = new_tcp[:3, 3], np.asarray(workspace_min, float), np.asarray(workspace_max, float)
     if np.any(p < lo) or np.any(p > hi):
         raise SafetyViolation(f"the orbit would put the TCP at {np.round(p, 3).tolist()} m, outside the workspace "
