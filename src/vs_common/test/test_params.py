@@ -115,7 +115,41 @@ def test_bad_start_values_raise_config_errors(ros_context):
     try:
         with pytest.raises(ConfigError, match="on_change"):
             declare_config(node, ToyConfig, dynamic=("gain",))
-        with pytest.raises(ConfigError, match="no fields"):
+        with pytest.raises(ConfigError, match="no settings"):
             declare_config(node, ToyConfig, prefix="x.", dynamic=("nope",), on_change=print)
     finally:
         node.destroy_node()
+
+
+@dataclass(frozen=True)
+class OuterConfig:
+    """A config nesting ToyConfig as ``toy``, with a check across both levels."""
+
+    toy: ToyConfig = describe("the toy's settings", default_factory=ToyConfig)
+    cap: float = describe("the toy's gain must stay below this", default=5.0)
+
+    def __post_init__(self) -> None:
+        if self.toy.gain >= self.cap:
+            raise ConfigError(f"toy.gain={self.toy.gain} must stay below cap={self.cap}")
+
+
+def test_nested_configs_are_dotted_parameters_validated_whole(ros_context, ros_executor, spin):
+    """A nested config's settings are dotted parameters (start values from a nested override mapping); setting
+    one rebuilds and checks the whole config, the outer config's cross-check included."""
+    seen: list[OuterConfig] = []
+    node = Node("outer", context=ros_context)
+    cfg = declare_config(node, OuterConfig, overrides={"toy": {"mode": "slow"}}, dynamic=("toy",),
+                         on_change=seen.append)
+    assert cfg == OuterConfig(toy=ToyConfig(mode="slow"))
+    assert node.get_parameter("toy.mode").value == "slow" and node.get_parameter("cap").value == 5.0
+    probe = Node("probe", context=ros_context)
+    for n in (node, probe):
+        ros_executor.add_node(n)
+    client = AsyncParameterClient(probe, "/outer")
+    assert spin(ros_executor, lambda: client.services_are_ready(), timeout=10.0)
+    over_cap = _set(client, ros_executor, spin, "toy.gain", 6.0)  # valid for ToyConfig, not for OuterConfig
+    assert not over_cap.successful and "cap" in over_cap.reason and seen == []
+    bad = _set(client, ros_executor, spin, "toy.mode", "turbo")
+    assert not bad.successful and "toy.mode='turbo'" in bad.reason  # the full dotted name
+    assert _set(client, ros_executor, spin, "toy.gain", 4.0).successful and seen[-1].toy.gain == 4.0
+    assert not _set(client, ros_executor, spin, "cap", 1.0).successful  # read-only: not in dynamic

@@ -1,7 +1,8 @@
 """Declare ROS parameters from a frozen config dataclass and build the config from their values.
 
 Each dataclass field becomes a parameter named ``prefix + field`` (or the name given in ``names``) with
-the field's description, its default as the default value, and its type. Tuples become arrays. A value
+the field's description, its default as the default value, and its type; a nested config's fields are
+dotted (``prefix + "features.detector"``). Tuples become arrays. A value
 the config rejects raises :class:`ConfigError` (the node fails to start with a message that lists valid
 values; :func:`vs_common.ros.main.spin_node` turns it into one log line and a non-zero exit).
 
@@ -9,8 +10,8 @@ At run time (``ros2 param set``) a parameter is either
 
 * **read-only** (the default: device settings, models, anything the node built at start-up) — ROS refuses
   the change with "read-only"; or
-* **dynamic** (listed in ``dynamic``): an on-set callback rebuilds the config with the new value, so the
-  dataclass' own checks accept or refuse it (the refusal names the valid values), then hands the new config
+* **dynamic** (listed in ``dynamic``): an on-set callback rebuilds the whole config with the new value, so
+  the dataclasses' own checks (nested ones included) accept or refuse it (the refusal names the valid values), then hands the new config
   to the node's ``on_change``; if that raises, the value is refused too and the node keeps its settings.
 """
 
@@ -26,18 +27,20 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from vs_common.core.config import from_mapping
+from vs_common.core.config import config_fields, flatten_config, from_mapping
 from vs_common.core.errors import ConfigError
 
 T = TypeVar("T")
 
 
-def _default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return field.default_factory()  # type: ignore[misc]
-    raise ConfigError(f"config field {field.name!r} has no default; give it one to use it as a ROS parameter")
+def _defaults(cls: type) -> dict[str, Any]:
+    """Dotted setting → default of the config ``cls`` (nested configs' defaults as ``cls`` builds them)."""
+    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+               if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
+    if missing:
+        raise ConfigError(f"config fields {missing} of {cls.__name__} have no default; give them one to use them "
+                          "as ROS parameters")
+    return flatten_config(cls())
 
 
 def _to_param(value: Any) -> Any:
@@ -64,48 +67,55 @@ def declare_read_only(node: Node, name: str, default: Any, description: str) -> 
     return node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True)).value
 
 
-def declare_config(node: Node, cls: type[T], prefix: str = "", overrides: dict[str, Any] | None = None, *,
+def declare_config(node: Node, cls: type[T], prefix: str = "", overrides: Mapping[str, Any] | None = None, *,
                    dynamic: bool | Iterable[str] = (), on_change: Callable[[T], None] | None = None,
                    names: Mapping[str, str] | None = None) -> T:
-    """Declare every field of ``cls`` as a described parameter on ``node`` and return the built config.
+    """Declare every setting of ``cls`` as a described parameter on ``node`` and return the built config.
+
+    A nested config's settings are dotted parameters (``features.detector`` for ``ObserverConfig.features``),
+    as rclpy names the keys of a nested parameter file.
 
     Args:
         node: the node to declare on.
         cls: a (frozen) config dataclass; its ``__post_init__`` validates.
-        prefix: put before each field name (``"session."``); ignored for fields in ``names``.
-        overrides: field → default replacing the dataclass default (e.g. values from a pipeline file).
-        dynamic: field names that may change at run time (True = every field); all others are read-only.
+        prefix: put before each setting name (``"session."``); ignored for settings in ``names``.
+        overrides: setting → default replacing the dataclass default (e.g. a pipeline file's section), nested
+            or with dotted names.
+        dynamic: settings that may change at run time: dotted names, or a nested config's name for all of its
+            settings (True = every setting); all others are read-only.
         on_change: called with the new config after a dynamic parameter was set (required with ``dynamic``).
-        names: field → parameter name, where the ROS name differs (realsense-ros' ``align_depth.enable``).
+        names: setting → parameter name, where the ROS name differs (realsense-ros' ``align_depth.enable``).
 
-    Fields whose default is ``None`` are declared as strings ("" meaning None) since ROS parameters
+    Settings whose default is ``None`` are declared as strings ("" meaning None) since ROS parameters
     cannot be null. Fields whose name starts with an underscore are skipped.
 
     Raises:
-        ConfigError: a value the config rejects (the message names the field and the valid values).
+        ConfigError: a value the config rejects (the message names the setting and the valid values).
     """
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_") and f.init]  # type: ignore[arg-type]
-    live = {f.name for f in fields} if dynamic is True else set(dynamic or ())
-    unknown = sorted(live - {f.name for f in fields})
+    leaves = [(n, f, h) for n, f, h in config_fields(cls) if not any(p.startswith("_") for p in n.split("."))]
+    settings = [n for n, _, _ in leaves]
+    hints = {n: h for n, _, h in leaves}
+    asked = set(settings) if dynamic is True else set(dynamic or ())
+    live = {n for n in settings if n in asked or any(n.startswith(g + ".") for g in asked)}
+    unknown = sorted(g for g in asked if not any(n == g or n.startswith(g + ".") for n in settings))
     if unknown:
-        raise ConfigError(f"{cls.__name__} has no fields {unknown} to make dynamic")
+        raise ConfigError(f"{cls.__name__} has no settings {unknown} to make dynamic")
     if live and on_change is None:
         raise ConfigError("dynamic parameters need an on_change callback to take effect")
-    param_of = {f.name: (names or {}).get(f.name, prefix + f.name) for f in fields}
-    defaults: dict[str, Any] = {}
+    param_of = {n: (names or {}).get(n, prefix + n) for n in settings}
+    given = from_mapping(cls, overrides) if overrides else None  # unknown keys and bad values fail here
+    defaults = _defaults(cls) if given is None else flatten_config(given)
     values: dict[str, Any] = {}
-    for f in fields:
-        default = defaults[f.name] = (overrides or {}).get(f.name, _default(f))
-        name = param_of[f.name]
+    for name, f, _ in leaves:
+        default = defaults[name]
         text = f.metadata.get("description", "")
-        desc = ParameterDescriptor(description=text if f.name in live else f"{text} (read-only)".strip(),
-                                   read_only=f.name not in live)
+        desc = ParameterDescriptor(description=text if name in live else f"{text} (read-only)".strip(),
+                                   read_only=name not in live)
         param_default = "" if default is None else _to_param(default)
         if isinstance(param_default, list) and not param_default:
-            raise ConfigError(f"parameter {name!r} has an empty list default; ROS cannot type it")
-        value = node.declare_parameter(name, param_default, desc).value
-        values[f.name] = _from_param(value, default, hints.get(f.name))
+            raise ConfigError(f"parameter {param_of[name]!r} has an empty list default; ROS cannot type it")
+        value = node.declare_parameter(param_of[name], param_default, desc).value
+        values[name] = _from_param(value, default, hints[name])
     config = from_mapping(cls, values)
     if live:
         _watch(node, cls, {param_of[n]: n for n in live}, param_of, defaults, hints, on_change)
