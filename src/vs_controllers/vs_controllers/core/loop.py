@@ -9,7 +9,8 @@ loop turns that into the command, the same way for every pipeline and every harn
    lost frame: no controller call, zero twist; ``lost_patience`` lost frames in a row give up;
 2. otherwise the controller computes ``v₁`` (unit gain) and reports ``gain_error`` (default: its error);
 3. gain schedule: ``λ = gain`` (constant), or ViSP's adaptive gain
-   ``λ(x) = (λ₀ − λ∞) exp(−λ'₀ x / (λ₀ − λ∞)) + λ∞`` (``vpAdaptiveGain``) on ``x = gain_error``;
+   ``λ(x) = (λ₀ − λ∞) exp(−λ'₀ x / (λ₀ − λ∞)) + λ∞`` (``vpAdaptiveGain``) on ``x = gain_error``, then
+   capped by the measured loop delay: ``λ ≤ gain_delay_cap / (T + τ)`` (:func:`delay_gain_cap`);
 4. speed limits: ``v = λ v₁`` scaled down as a whole (direction kept) so ‖v‖ ≤ ``max_linear_mps`` and
    ‖ω‖ ≤ ``max_angular_rps``;
 5. stop policy: fed every observation with a valid row, whether or not the controller could compute (it
@@ -23,7 +24,9 @@ for KOVIS brings its own).
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,7 +38,7 @@ from vs_common.core.errors import ConfigError
 from vs_controllers.core.protocol import Controller, ControlOutput
 
 __all__ = ["GAIN_MODES", "LoopConfig", "LoopStep", "ServoLoop", "StopPolicy", "adaptive_gain", "clip_twist",
-           "gain_of", "valid_rows"]
+           "delay_gain_cap", "gain_of", "valid_rows"]
 
 GAIN_MODES = ("constant", "adaptive")
 
@@ -80,6 +83,10 @@ class LoopConfig:
     gain_slope: float = describe("Adaptive gain slope at zero error λ'₀ (1/s per unit of error).", default=100.0)
     max_linear_mps: float = describe("Scale the twist down so ‖v‖ ≤ this (m/s); 0 = no limit.", default=0.0)
     max_angular_rps: float = describe("Scale the twist down so ‖ω‖ ≤ this (rad/s); 0 = no limit.", default=0.0)
+    gain_delay_cap: float = describe(
+        "Cap the gain at this / (T + τ): T the measured observation period, τ the measured image-to-command "
+        "delay (s); 1/e keeps the delayed loop free of oscillation (delay_gain_cap); 0 = no cap.",
+        default=0.37)
 
     def __post_init__(self) -> None:
         check_choice("gain_mode", self.gain_mode, GAIN_MODES)
@@ -90,6 +97,7 @@ class LoopConfig:
             raise ConfigError(f"gain_inf={self.gain_inf} must not exceed gain_zero={self.gain_zero}")
         check_range("max_linear_mps", self.max_linear_mps, 0.0)
         check_range("max_angular_rps", self.max_angular_rps, 0.0)
+        check_range("gain_delay_cap", self.gain_delay_cap, 0.0, 2.0)
 
 
 def gain_of(config: LoopConfig, error: float) -> float:
@@ -97,6 +105,40 @@ def gain_of(config: LoopConfig, error: float) -> float:
     if config.gain_mode == "constant":
         return config.gain
     return adaptive_gain(error, config.gain_zero, config.gain_inf, config.gain_slope)
+
+
+def delay_gain_cap(cap: float, loop_delay_s: float | None) -> float:
+    """The largest gain λ a loop with period + delay ``T + τ = loop_delay_s`` keeps free of oscillation.
+
+    Model: near the goal a controller's unit-gain twist makes the error decay as ``ė = −e`` (IBVS with its
+    interaction matrix; CNS is trained to). The command computed from the image of time ``t_k`` reaches the
+    robot ``τ`` later and is held for one period ``T``, so with ``τ = d·T`` the error at the images obeys
+
+        e_{k+1} = e_k − g · e_{k−d},     g = λ·T.
+
+    Its solutions all oscillate iff ``g > dᵈ / (d+1)ᵈ⁺¹`` (the sharp oscillation condition of delay difference
+    equations; Győri & Ladas, *Oscillation Theory of Delay Differential Equations*, 1991), and it is stable iff
+    ``g < 2 sin(π / (2(2d+1)))`` (Levin & May, 1976). In terms of ``λ·(T + τ) = g·(d+1)``:
+
+    - no oscillation iff ``λ·(T + τ) ≤ (d / (d+1))ᵈ``, which falls from 1 (``d = 0``) to ``1/e ≈ 0.37``
+      (``d → ∞``, the continuous ``ė = −λ e(t − τ)``); so ``λ·(T + τ) ≤ 1/e`` is monotone for every delay;
+    - stability iff ``λ·(T + τ) < 2(d+1) sin(π / (2(2d+1)))``, between ``π/2`` and 2: the cap ``1/e`` keeps
+      a margin of at least 4 on the gain.
+
+    Without the cap, the IBVS default (adaptive, 2.5 /s at the goal) at a 0.1 s period and 0.15 s delay has
+    ``λ·(T + τ) = 0.63``: stable but ringing, and with the speed limits and the bridge's acceleration ramp a
+    limit cycle. The benchmark (T = 0.04 s, τ = 0) has ``λ·T ≤ 0.1``: the cap never binds there.
+
+    Args:
+        cap: the bound on ``λ·(T + τ)`` (``LoopConfig.gain_delay_cap``); 0 = no cap.
+        loop_delay_s: ``T + τ`` (s); None or ≤ 0 = not measured yet (no cap).
+
+    Returns:
+        The largest gain allowed (1/s); ``inf`` when there is no cap.
+    """
+    if cap <= 0.0 or loop_delay_s is None or not loop_delay_s > 0.0:
+        return math.inf
+    return cap / loop_delay_s
 
 
 class StopPolicy(Protocol):
@@ -124,6 +166,7 @@ class LoopStep:
         stop: the stop policy says the run has converged.
         gain, clip_scale: the gain applied and the speed-limit scale (1 = not limited).
         controller_ms: wall time of ``controller.compute`` (ms).
+        loop_delay_s: the loop's ``T + τ`` estimate the gain cap used (None until measured).
     """
 
     v_c: np.ndarray
@@ -134,6 +177,7 @@ class LoopStep:
     gain: float = float("nan")
     clip_scale: float = 1.0
     controller_ms: float = 0.0
+    loop_delay_s: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,7 +207,14 @@ class ServoLoop:
         min_valid: fewer usable rows than this (``observation_size``) is a lost frame.
         lost_patience: lost frames in a row before ``give_up``.
         observation_size: usable rows of an observation (default :func:`valid_rows`).
+
+    The loop's ``T + τ`` (:attr:`loop_delay_s`) is the median of the last :attr:`TIMING_WINDOW` steps' period
+    (between the ``t`` of successive steps) plus delay (``delay_s`` given to :meth:`step`, plus the
+    controller's own compute time; 0 when the caller gives none, as the benchmark, whose world waits).
     """
+
+    #: Steps the ``T + τ`` estimate is the median of (a stalled frame does not swing the gain).
+    TIMING_WINDOW = 15
 
     def __init__(self, controller: Controller, config: LoopConfig | None = None, *,
                  stop_policy: StopPolicy | None = None, min_valid: int = 0, lost_patience: int = 1 << 30,
@@ -175,6 +226,8 @@ class ServoLoop:
         self.lost_patience = int(lost_patience)
         self.observation_size = observation_size
         self.lost_count = 0
+        self._timing: deque[float] = deque(maxlen=self.TIMING_WINDOW)
+        self._last_t: float | None = None
 
     def set_goal(self, goal: Any) -> None:
         """Give the controller its goal (resets its state) and restart the stop policy."""
@@ -188,28 +241,46 @@ class ServoLoop:
         if self.stop_policy is not None:
             self.stop_policy.reset()
         self.lost_count = 0
+        self._timing.clear()
+        self._last_t = None
+
+    @property
+    def loop_delay_s(self) -> float | None:
+        """The measured ``T + τ`` (s) the gain cap uses; None until a period has been seen."""
+        return statistics.median(self._timing) if self._timing else None
 
     def command(self, out: ControlOutput) -> tuple[np.ndarray, float, float]:
         """The command of a controller step: (v_c with gain and limits, gain, clip scale); zeros if not ok."""
         if not out.ok:
             return np.zeros(6), float("nan"), 1.0
         x = out.error if out.gain_error is None else out.gain_error
-        lam = gain_of(self.config, x)
+        lam = min(gain_of(self.config, x), delay_gain_cap(self.config.gain_delay_cap, self.loop_delay_s))
         v_c, scale = clip_twist(lam * np.asarray(out.v_c, dtype=np.float64), self.config.max_linear_mps,
                                 self.config.max_angular_rps)
         return v_c, lam, scale
 
-    def step(self, obs: Any | None, t: float | None = None) -> LoopStep:
-        """Feed one observation (None = nothing observed this frame) at time ``t`` (s)."""
+    def step(self, obs: Any | None, t: float | None = None, delay_s: float | None = None) -> LoopStep:
+        """Feed one observation (None = nothing observed this frame) at time ``t`` (s).
+
+        Args:
+            obs: the observation, or None.
+            t: the time of this step (s; any clock, one per run): the stop policy's and the period's.
+            delay_s: how old the observation's image is as the step begins (s), when real time passes while
+                the loop computes (the node); the controller's compute time is added to it. None = 0.
+        """
+        period = None if t is None or self._last_t is None else float(t) - self._last_t
+        self._last_t = None if t is None else float(t)
         n = 0 if obs is None else self.observation_size(obs)
         if obs is None or n < self.min_valid:
             self.lost_count += 1
             res = LoopStep(v_c=np.zeros(6), lost=True)
+            self._add_timing(period, 0.0 if delay_s is None else delay_s)
         else:
             self.lost_count = 0
             t0 = time.perf_counter()
             out = self.controller.compute(obs)
             ms = 1e3 * (time.perf_counter() - t0)
+            self._add_timing(period, None if delay_s is None else delay_s + ms * 1e-3)
             if out.ok and not np.all(np.isfinite(out.v_c)):
                 out = ControlOutput.zero(out.reason or "controller produced a non-finite twist", out.error)
             v_c, lam, scale = self.command(out)
@@ -217,8 +288,14 @@ class ServoLoop:
                 out = ControlOutput.zero("non-finite twist after the gain schedule", out.error)
                 v_c = np.zeros(6)
             res = LoopStep(v_c=v_c, output=out, gain=lam, clip_scale=scale, controller_ms=ms,
-                           info={**out.info, "gain": lam, "clip_scale": scale})
+                           loop_delay_s=self.loop_delay_s, info={**out.info, "gain": lam, "clip_scale": scale})
         res.give_up = self.lost_count >= self.lost_patience
         if self.stop_policy is not None and obs is not None and n > 0:
             res.stop = bool(self.stop_policy.update(obs, t))
         return res
+
+    def _add_timing(self, period: float | None, delay: float | None) -> None:
+        """One sample of ``T + τ``: this step's period plus its delay (0 when not given)."""
+        if period is not None and math.isfinite(period) and period > 0.0:
+            d = 0.0 if delay is None or not math.isfinite(delay) else max(float(delay), 0.0)
+            self._timing.append(period + d)

@@ -249,7 +249,9 @@ class ServoSession:
             return self._result(zero, obs, 0.0)
         if self.state != ServoState.SERVOING:
             return self._result(zero, obs, 0.0)
-        res = self.loop.step(obs, now)
+        # The image's age on the stamps' clock is the delay the loop's gain cap accounts for (LoopConfig).
+        delay = None if clock_s is None else max(float(clock_s) - float(obs.stamp), 0.0)
+        res = self.loop.step(obs, now, delay)
         self.step_count += 1
         self.error = res.error
         if not res.ok:

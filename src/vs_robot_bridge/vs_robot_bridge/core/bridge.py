@@ -23,6 +23,7 @@ from vs_common.core.errors import RobotFault, SafetyViolation
 
 from vs_robot_bridge.core.backend import RobotBackend
 from vs_robot_bridge.core.config import BridgeConfig, SafetyConfig
+from vs_robot_bridge.core.latency import LATENCIES, LatencyWindow, latency_values
 from vs_robot_bridge.core.safety import SafetyFilter
 from vs_robot_bridge.core.types import (
     SAFETY_NORMAL,
@@ -48,6 +49,7 @@ class BridgeStatus:
     rejected: int = 0
     last_rejection: str = ""
     invalid_outputs: int = 0
+    latency: dict[str, str] = field(default_factory=dict)  # core.latency.latency_values: /diagnostics keys
 
 
 class RobotBridge:
@@ -69,6 +71,9 @@ class RobotBridge:
         self._last_rejection = ""
         self._backoff = config.reconnect_backoff_initial_s
         self._next_reconnect = 0.0
+        #: Motion-command latencies since activation (core.latency); ``_sent_stamp``: the last one sent.
+        self.latency = {name: LatencyWindow() for name, _ in LATENCIES}
+        self._sent_stamp: float | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
     def configure(self) -> None:
@@ -81,6 +86,8 @@ class RobotBridge:
         """Open the control side and start accepting commands (a latched fault still blocks motion)."""
         self.backend.open_control()
         self.filter.clear()
+        for window in self.latency.values():
+            window.clear()
         self._active = True
         self._stopped = True
         self.state = BridgeState.FAULT if self.faulted else BridgeState.IDLE
@@ -124,6 +131,8 @@ class RobotBridge:
             self._last_rejection = str(err)
             return str(err)
         self._last_rejection = ""  # only the rejections since the last accepted command are news
+        if np.any(np.asarray(twist, float)):
+            self.latency["image_to_bridge"].add(now_s - stamp_s)
         return ""
 
     def refuse(self, reason: str) -> str:
@@ -200,6 +209,7 @@ class RobotBridge:
                 self.latch_fault(f"safety filter produced an invalid twist: {problem}")
             else:
                 self.backend.send_twist(out.v_b, self.filter.config.max_linear_accel)
+                self._record_send(now_s)
                 self._stopped = False
                 self._last_sent = out.v_b
                 self.state = BridgeState.MOVING
@@ -210,9 +220,17 @@ class RobotBridge:
         return BridgeStatus(backend=self.backend.name, state=self.state, robot=self._robot, fault=self.faulted,
                             fault_text=self._fault_text or self._robot.fault_text, command_age_s=self._age,
                             last_command_b=self._last_sent.copy(), note=self._note, rejected=self._rejected,
-                            last_rejection=self._last_rejection, invalid_outputs=self.filter.invalid_outputs)
+                            last_rejection=self._last_rejection, invalid_outputs=self.filter.invalid_outputs,
+                            latency=latency_values(self.latency))
 
     # --- internals ------------------------------------------------------------------------------
+    def _record_send(self, now_s: float) -> None:
+        """The first tick that sends a (non-zero) command: its image-to-robot latency."""
+        cmd = self.filter.last_command
+        if cmd is not None and cmd.stamp_s != self._sent_stamp and np.any(cmd.twist):
+            self._sent_stamp = cmd.stamp_s
+            self.latency["image_to_robot"].add(now_s - cmd.stamp_s)
+
     def _read(self, now_s: float) -> RobotState:
         try:
             self._robot = self.backend.read_state()

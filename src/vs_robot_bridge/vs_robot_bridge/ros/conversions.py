@@ -63,6 +63,7 @@ def status_to_diagnostics(status: BridgeStatus, name: str, stamp: Time) -> Diagn
         "emergency_stop": r.emergency_stop, "program_running": r.program_running, "watchdog_ok": r.watchdog_ok,
         "command_age_s": f"{status.command_age_s:.3f}", "rejected_commands": status.rejected,
         "last_rejection": status.last_rejection, "invalid_outputs": status.invalid_outputs,
+        **status.latency,  # image stamp → bridge / robot, min / median / p95 (core.latency)
     }
     diag = DiagnosticStatus(level=level, name=name, message=message, hardware_id=status.backend,
                             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

@@ -116,9 +116,12 @@ class SimCameraNode(Node):
         if w_T_c is None:
             self.get_logger().info(f"waiting for {TCP_POSE}", throttle_duration_sec=5.0)
             return
+        # Stamped at capture, the pose the frame is rendered at (a camera's exposure time), not after the
+        # ~0.1 s render: a twist carries this stamp, so the loop's measured delay includes the render (#20).
+        stamp = self.get_clock().now().to_msg()
         try:
             frame = self.cell.render(w_T_c, streams=self.streams)
-            self.publish_frame(frame, self.get_clock().now().to_msg())
+            self.publish_frame(frame, stamp)
             self.last_frame = frame
         except Exception as err:  # noqa: BLE001 - skip the frame; consumers time out on silence
             self.get_logger().error(f"frame not rendered: {err!r}", throttle_duration_sec=2.0)
