@@ -1,29 +1,31 @@
-"""The simulated servo demo (``make demo``): the whole ROS 2 graph in one process against the PyBullet cell.
+"""The simulated servo demo (``make demo``): the ROS 2 graph of ``ros2 launch`` against the PyBullet cell.
 
     python -m vs_bringup.demo [--pipeline ibvs] [--env render] [--scene ID] [--out runs/]
 
 What it does, as a user would by hand with ``ros2 launch`` + ``ros2 service call`` + ``ros2 action send_goal``:
 
-1. composes the nodes of ``servo.launch.py use_sim:=true`` (same node set, same YAML parameters, via
-   :mod:`vs_bringup.launch_logic`) in one process: a private rclpy Context, a MultiThreadedExecutor,
-   DDS discovery kept on this host, the robot bridge with a simulated backend owned by the demo, on an
-   executor thread of its own (see :class:`DemoGraph`);
+1. starts the nodes of ``servo.launch.py use_sim:=true`` (the same node set from the pipeline's spec, the
+   same executables and YAML parameters, via :mod:`vs_bringup.launch_logic`), each in its own process, on
+   domain ``ROS_DOMAIN_ID`` with DDS discovery kept on this host (see :class:`DemoGraph`);
 2. with the simulated arm at the goal view, calls ``/vs/perception/set_goal`` (SOURCE_CURRENT_FRAME) and
    publishes the goal TCP pose (``/vs/run/goal_tcp_pose``, latched: the ground truth of the run);
-3. moves the simulated camera away from the goal (an orbit about the viewed point: ``--rotation-deg``
-   about a tilted axis, which also translates the camera by more than 10 cm);
+3. moves the simulated camera away from the goal with ``/vs/sim/orbit`` (``--rotation-deg`` about a tilted
+   axis, about the viewed point, which also translates the camera by more than 10 cm);
 4. sends the ``/vs/servo/servo`` action, printing its feedback, and waits for the result;
 5. records the run (MCAP, :class:`~vs_bringup.recorder.RunRecorder`) and writes
-   ``runs/<stamp>_<pipeline>/{bag/, report.png, summary.json}`` by replaying the bag
-   (:func:`vs_bringup.report.report_from_bag`), then prints the final TE / RE.
+   ``runs/<stamp>_<pipeline>/{bag/, report.png, summary.json, logs/, params/}`` by replaying the bag
+   (:func:`vs_bringup.report.report_from_bag`), then prints the final TE / RE, the loop rate and the
+   command latency (:mod:`vs_bringup.latency`).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
+import math
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -36,10 +38,10 @@ import numpy as np
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
 from vs_common.core.frames import BASE_FRAME
-from vs_common.core.orbit import DEFAULT_ORBIT_AXIS, orbit_offset
+from vs_common.core.orbit import DEFAULT_ORBIT_AXIS
 from vs_common.core.se3 import invert, pose_error, pose_from_xyz_quat
-from vs_common.core.topics import SERVO_ACTION, SET_GOAL
-from vs_controllers.core.pipelines import get_pipeline, resolve
+from vs_common.core.topics import SERVO_ACTION, SET_GOAL, SIM_ORBIT
+from vs_controllers.core.pipelines import get_pipeline
 
 from vs_bringup import launch_logic as L
 from vs_bringup import topics as T
@@ -63,7 +65,6 @@ class DemoConfig:
     image_rate_hz: float = describe("Rate cap of recorded images (Hz); keeps the bag small (the last frame is "
                                     "always kept).", default=0.5)
     domain_id: int = describe("ROS domain id of the run (ROS_DOMAIN_ID when set).", default=0)
-    threads: int = describe("Executor threads.", default=4)
 
     def __post_init__(self) -> None:
         check_choice("pipeline", self.pipeline, L.PIPELINES)
@@ -75,22 +76,6 @@ class DemoConfig:
         check_range("timeout_s", self.timeout_s, 0.0, lo_open=True)
         check_range("image_rate_hz", self.image_rate_hz, 0.0)
         check_range("domain_id", self.domain_id, 0, 232)
-        check_range("threads", self.threads, 2, 64)
-
-
-def as_ros_parameters(values: dict[str, Any]) -> list:
-    """``{name: value}`` → rclpy ``Parameter`` list for ``parameter_overrides`` (types inferred)."""
-    from rclpy.parameter import Parameter
-
-    out = []
-    for name, value in values.items():
-        if isinstance(value, tuple):
-            value = list(value)
-        if isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value) \
-                and any(isinstance(x, float) for x in value):
-            value = [float(x) for x in value]  # YAML [0, 0.5] must be a double array, not a mixed list
-        out.append(Parameter(name, value=value))
-    return out
 
 
 def _wait(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:
@@ -108,138 +93,141 @@ def _wait_future(future: Any, timeout: float, what: str) -> Any:
 
 
 class DemoGraph:
-    """The composed graph of one demo run: nodes, executor threads, the simulated arm and the recorder.
+    """The graph of one demo run: the launch file's nodes, each in a process of its own, and the demo's client.
 
-    The robot bridge spins on its own single-threaded executor. On the shared MultiThreadedExecutor its
-    125 Hz control tick queued behind renders, detections and network steps (and their garbage), and the
-    simulated arm's watchdog (then 1 Hz; 0.5 Hz now) — which, like the UR's, stops the program when the bridge
-    falls silent — tripped on a loaded 2-core machine (tick gaps of 0.35-0.55 s measured in the test suite, > 1 s
-    at times).
-    With ``ros2 launch`` every node is a process of its own, so this only concerns the in-process demo.
+    Every node of ``servo.launch.py use_sim:=true`` (:func:`vs_bringup.launch_logic.node_specs`: the same
+    executables, parameter files and overrides, the bridge autostarting its simulated arm) runs as
+    launch_ros would start it (:func:`~vs_bringup.launch_logic.node_command`), so the loop runs at the nodes'
+    own rate: no GIL shared with the renderer. The demo's process holds only its client node and the
+    recorder. The arm is moved to the start view with ``/vs/sim/orbit`` and read from ``/vs/robot/tcp_pose``,
+    as a user of ``ros2 launch`` would. Node logs go to ``<run>/logs/<node>.log``.
     """
 
     def __init__(self, cfg: DemoConfig, run_dir: Path) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
 
         from vs_bringup.recorder import RunRecorder
 
         self.cfg = cfg
         args = L.LaunchArgs(pipeline=cfg.pipeline, use_sim=True, observer=cfg.observer, scene=cfg.scene,
                             env=cfg.env)
-        self.params = {s.name: L.resolve_parameters(s) for s in L.node_specs(args)}
+        self.specs = L.node_specs(args)
+        self.params = {s.name: L.resolve_parameters(s) for s in self.specs}
+        self.run_dir = run_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: list[Any] = []
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=cfg.domain_id)
-        self.nodes: list = []
-        self.executor = MultiThreadedExecutor(num_threads=cfg.threads, context=self.ctx)
-        self.bridge_executor = SingleThreadedExecutor(context=self.ctx)
-        self._threads: list[threading.Thread] = []
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self._thread: threading.Thread | None = None
+        self.recorder = None
         try:
-            self._compose()
+            self._client()
             xyz, quat = L.bridge_hand_eye()
+            self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
             detector = self.params.get("observer", {}).get("detector", cfg.observer)  # observer=auto → the file's
             custom = {"pipeline": cfg.pipeline, "env": cfg.env, "scene": cfg.scene, "observer": detector,
                       "hand_eye_xyz": json.dumps(xyz), "hand_eye_quat_xyzw": json.dumps(quat)}
-            topics = T.run_topics(cfg.pipeline, cfg.image_rate_hz, with_color=False)
-            self.recorder = RunRecorder(self.ctx, topics,
-                                        run_dir / "bag", custom_data=custom)
+            topics = [*T.run_topics(cfg.pipeline, cfg.image_rate_hz, with_color=False),
+                      T.TopicSpec(T.DIAGNOSTICS, "diagnostic_msgs/msg/DiagnosticArray", "reliable")]
+            self.recorder = RunRecorder(self.ctx, topics, run_dir / "bag", custom_data=custom)
             self.executor.add_node(self.recorder.node)
         except BaseException:
             self.close()
             raise
 
-    def _compose(self) -> None:
+    def _client(self) -> None:
         from geometry_msgs.msg import PoseStamped
         from rclpy.action import ActionClient
         from rclpy.node import Node
-        from vs_common.ros.qos import LATCHED_QOS
-        from vs_controllers.nodes.servo_controller import ServoControllerNode
-        from vs_robot_bridge.core.config import SimBackendConfig
-        from vs_robot_bridge.core.sim_backend import SimBackend
-        from vs_robot_bridge.nodes.robot_bridge import RobotBridgeNode
-        from vs_sim.nodes.sim_camera import SimCameraNode
+        from sensor_msgs.msg import CameraInfo, Image
+        from vs_common.ros.qos import LATCHED_QOS, SENSOR_QOS
 
         from vs_msgs.action import Servo
-        from vs_msgs.srv import SetGoal
+        from vs_msgs.msg import RobotStatus
+        from vs_msgs.srv import SetGoal, SimOrbit
 
-        def kw(name: str) -> dict[str, Any]:
-            return {"context": self.ctx, "parameter_overrides": as_ros_parameters(self.params[name])}
-
-        bridge_params = self.params["robot_bridge"]
-        sim_cfg = SimBackendConfig(**{k.split(".", 1)[1]: (tuple(v) if isinstance(v, list) else v)
-                                      for k, v in bridge_params.items() if k.startswith("sim.")})
-        # The demo owns the simulated arm so it can place the camera at the start view (see start_from()).
-        self.arm = SimBackend(sim_cfg)
-        camera_kw = kw("camera")
-        # One process for the whole graph: render in a child so PyBullet's GIL-holding renderer does not stall
-        # the observer, the controller and the bridge (docs/demo.md, "Timing in the one-process demo").
-        camera_kw["parameter_overrides"] += as_ros_parameters({"render_in_child_process": True})
-        self.camera = SimCameraNode(**camera_kw)
-        self.nodes.append(self.camera)
-        # The perception nodes of the pipeline's spec, as the launch file starts them (launch_logic.node_specs).
-        for role in get_pipeline(self.cfg.pipeline).nodes:
-            self.nodes.append(resolve(L.PERCEPTION_NODES[role].node_class)(**kw(role)))
-        self.nodes.append(ServoControllerNode(**kw("servo_controller")))
-        xyz, quat = L.bridge_hand_eye()
-        self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
-        # The arm starts at the scene's goal view and the workspace box holds it: launch_logic's
-        # sim_start_overrides (sim.initial_*, safety.workspace_*), as under ros2 launch use_sim:=true.
-        self.bridge = RobotBridgeNode(backend=self.arm, **kw("robot_bridge"))
-        self.nodes.append(self.bridge)
         self.client = Node("demo", context=self.ctx)
-        self.nodes.append(self.client)
         self.set_goal_client = self.client.create_client(SetGoal, SET_GOAL)
+        self.orbit_client = self.client.create_client(SimOrbit, SIM_ORBIT)
         self.servo_client = ActionClient(self.client, Servo, SERVO_ACTION)
         self.goal_pose_pub = self.client.create_publisher(PoseStamped, T.GOAL_TCP_POSE, LATCHED_QOS)
-        for node in self.nodes:
-            self._executor_of(node).add_node(node)
+        self.tcp: tuple[float, np.ndarray] | None = None  # (stamp s, base_T_tcp) of the newest /vs/robot/tcp_pose
+        self.frame_stamps: list[float] = []  # image stamps (s) of the camera frames seen (camera_info)
+        self.depth: Any = None  # the newest aligned depth image
+        self.bridge_state = ""
+        sub = self.client.create_subscription
+        sub(PoseStamped, T.TCP_POSE, self._on_tcp, 10)
+        sub(CameraInfo, T.COLOR_INFO, lambda m: self.frame_stamps.append(_stamp_s(m.header.stamp)), SENSOR_QOS)
+        sub(Image, T.ALIGNED_DEPTH, lambda m: setattr(self, "depth", m), SENSOR_QOS)
+        sub(RobotStatus, T.ROBOT_STATUS, lambda m: setattr(self, "bridge_state", m.state), LATCHED_QOS)
+        self.executor.add_node(self.client)
 
-    def _executor_of(self, node: Any) -> Any:
-        """The robot bridge's own executor for the bridge, the shared one for every other node."""
-        return self.bridge_executor if node is getattr(self, "bridge", None) else self.executor
+    def _on_tcp(self, msg: Any) -> None:
+        from vs_common.ros.geometry import pose_to_matrix
+
+        self.tcp = (_stamp_s(msg.header.stamp), pose_to_matrix(msg))
 
     # -- running ----------------------------------------------------------------------------------------
     def start(self) -> None:
-        from rclpy.lifecycle import TransitionCallbackReturn
+        """Start every node's process and the demo's executor; wait until the bridge is active."""
+        self._thread = threading.Thread(target=self.executor.spin, name="demo-executor", daemon=True)
+        self._thread.start()
+        env = {**os.environ, "ROS_DOMAIN_ID": str(self.cfg.domain_id), "PYTHONUNBUFFERED": "1",
+               "RCUTILS_COLORIZED_OUTPUT": "0"}
+        logs, params = self.run_dir / "logs", self.run_dir / "params"
+        logs.mkdir()
+        params.mkdir()
+        for spec in self.specs:
+            exe = L.executable_path(spec.package, spec.executable)
+            if exe is None:
+                raise NotReadyError(f"{spec.package} {spec.executable} is not installed (ros2 run would not find "
+                                    "it): run `make setup` and source the workspace (.venv/setup.bash)")
+            over = None
+            if spec.overrides:
+                over = params / f"{spec.name}.yaml"
+                over.write_text(L.overrides_yaml(spec))
+            log = open(logs / f"{spec.name}.log", "w")  # noqa: SIM115 - closed in close()
+            self._logs.append(log)
+            self.procs[spec.name] = subprocess.Popen(L.node_command(spec, exe, over), env=env, stdout=log,
+                                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait(lambda: self.bridge_state == "active" and self.tcp is not None, 120.0,
+                  "the robot bridge to activate")
 
-        self._threads = [threading.Thread(target=ex.spin, name=name, daemon=True)
-                         for ex, name in ((self.bridge_executor, "demo-bridge"), (self.executor, "demo-executor"))]
-        for thread in self._threads:
-            thread.start()
-        if self.bridge.trigger_configure() != TransitionCallbackReturn.SUCCESS or \
-                self.bridge.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-            raise VisualServoError("the robot bridge did not configure / activate (see its log)")
+    def wait(self, cond: Callable[[], bool], timeout: float, what: str) -> None:
+        """:func:`_wait`, failing at once (with the log's tail) when a node's process has ended."""
+        def done() -> bool:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    tail = (self.run_dir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
+                    raise VisualServoError(f"node {name} exited with status {proc.returncode} while waiting for "
+                                           f"{what}: " + " | ".join(tail))
+            return cond()
+        _wait(done, timeout, what)
 
-    def wait_for_frames(self, n: int, timeout: float = 60.0) -> Any:
-        """Wait until the simulated camera has rendered ``n`` new frames; return the last one."""
-        seen = [self.camera.last_frame]
-        count = [0]
-
-        def new_frames() -> bool:
-            frame = self.camera.last_frame
-            if frame is not None and frame is not seen[0]:
-                seen[0] = frame
-                count[0] += 1
-            return count[0] >= n
-
-        _wait(new_frames, timeout, f"{n} frames from the simulated camera")
-        return seen[0]
+    def wait_for_frames(self, n: int, after_s: float = -math.inf, timeout: float = 60.0) -> None:
+        """Wait until the camera has published ``n`` frames stamped after ``after_s`` (s)."""
+        self.wait(lambda: sum(t > after_s for t in self.frame_stamps[-2 * n - 5:]) >= n, timeout,
+                  f"{n} frames from the simulated camera")
 
     def capture_goal(self) -> tuple[str, np.ndarray, float]:
         """SetGoal(SOURCE_CURRENT_FRAME) at the current view; returns goal id, goal TCP pose, viewed distance."""
         from vs_common.ros.geometry import matrix_to_pose_stamped
+        from vs_common.ros.image import image_to_depth_m
 
         from vs_msgs.srv import SetGoal
 
-        goal_tcp = self.arm.base_T_tcp.copy()
-        self.wait_for_camera_at(goal_tcp)
-        frame = self.wait_for_frames(2)
-        depth = getattr(frame, "depth", None)
-        finite = depth[np.isfinite(depth) & (depth > 0)] if depth is not None else np.zeros(0)
+        assert self.tcp is not None  # start() waited for it
+        stamp_s, goal_tcp = self.tcp
+        self.wait_for_frames(2, after_s=stamp_s)  # rendered from the goal view (the arm is at rest there)
+        self.wait(lambda: self.depth is not None, 30.0, "an aligned depth frame")
+        depth = image_to_depth_m(self.depth)
+        finite = depth[np.isfinite(depth) & (depth > 0)]
         distance = float(np.median(finite)) if finite.size else 0.4
         if "goal" not in get_pipeline(self.cfg.pipeline).nodes:
             return "", goal_tcp, distance  # no goal image (KOVIS: the task is in its training data)
-        _wait(self.set_goal_client.service_is_ready, 30.0, f"the {SET_GOAL} service")
+        self.wait(self.set_goal_client.service_is_ready, 60.0, f"the {SET_GOAL} service")
         for attempt in range(5):  # the goal node may not have its first frame / camera_info yet
             req = SetGoal.Request(source=SetGoal.Request.SOURCE_CURRENT_FRAME)
             resp = _wait_future(self.set_goal_client.call_async(req), 60.0, "SetGoal")
@@ -254,18 +242,40 @@ class DemoGraph:
         print(f"[demo] goal {resp.goal_id!r}: {resp.num_keypoints} keypoints, scene at {distance:.3f} m", flush=True)
         return resp.goal_id, goal_tcp, distance
 
-    def start_from(self, base_T_tcp: np.ndarray) -> None:
-        """Place the simulated arm at ``base_T_tcp`` (at rest) and wait for views rendered from there."""
-        self.arm.base_T_tcp = np.array(base_T_tcp, dtype=float)  # the sim backend's public pose state
-        self.wait_for_camera_at(base_T_tcp)
-        self.wait_for_frames(2)
+    def orbit(self, distance: float) -> np.ndarray:
+        """``/vs/sim/orbit`` by the demo's offset about the point ``distance`` ahead; returns the start camera pose
+        (base frame) once views rendered from there arrive."""
+        from vs_common.ros.geometry import pose_to_matrix
 
-    def wait_for_camera_at(self, base_T_tcp: np.ndarray, timeout: float = 30.0) -> None:
-        """Wait until the simulated camera renders from ``base_T_tcp`` (it follows /vs/robot/tcp_pose)."""
+        from vs_msgs.srv import SimOrbit
+
+        self.wait(self.orbit_client.service_is_ready, 30.0, f"the {SIM_ORBIT} service")
+        req = SimOrbit.Request(angle_deg=float(self.cfg.rotation_deg), axis=[float(x) for x in self.cfg.axis],
+                               distance_m=float(distance))
+        resp = _wait_future(self.orbit_client.call_async(req), 30.0, "SimOrbit")
+        if not resp.success:
+            raise VisualServoError(resp.message)
+        start_cam = pose_to_matrix(resp.camera_pose)
+        start_tcp = start_cam @ invert(self.tcp_T_cam)
+
         def there() -> bool:
-            seen = self.camera.base_T_tcp
-            return seen is not None and max(pose_error(seen, base_T_tcp)) < 1e-3
-        _wait(there, timeout, "the simulated camera to follow the arm")
+            return self.tcp is not None and max(pose_error(self.tcp[1], start_tcp)) < 1e-3
+        self.wait(there, 30.0, "the arm at the start view")
+        assert self.tcp is not None
+        self.wait_for_frames(2, after_s=self.tcp[0])
+        return start_cam
+
+    def final_tcp(self, timeout: float = 3.0) -> np.ndarray:
+        """The TCP pose once the arm has stopped (two poses 0.2 s apart within 1e-5), or after ``timeout``."""
+        assert self.tcp is not None
+        deadline, last = time.monotonic() + timeout, self.tcp[1]
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.tcp[1]
+            if max(pose_error(now, last)) < 1e-5:
+                break
+            last = now
+        return self.tcp[1].copy()
 
     def servo(self, goal_id: str) -> dict[str, Any]:
         """Send the Servo action, print feedback about once a second, return the result as a dict."""
@@ -293,35 +303,37 @@ class DemoGraph:
                 "duration_s": float(res.duration_s), "message": res.message}
 
     def close(self) -> None:
-        """Finish the bag, stop the arm, tear the graph down. Idempotent."""
-        # Jazzy's Executor.shutdown() does not wait for callbacks in flight (its wait is skipped): take the
-        # nodes out first so nothing new starts, let running callbacks (a render, a detection) finish, then
-        # shut down and drain the MultiThreadedExecutor's pool before destroying anything they use.
-        recorder = getattr(self, "recorder", None)
-        for node in [*self.nodes, *([recorder.node] if recorder is not None else [])]:
-            self._executor_of(node).remove_node(node)
-        if self._threads:
-            time.sleep(0.5)
-        if recorder is not None:
-            recorder.close()
-        bridge = getattr(self, "bridge", None)
-        if bridge is not None and bridge.core is not None:
-            bridge.core.cleanup()  # speedStop + disconnect, as the bridge's own main() does on exit
+        """Finish the bag, end every node (SIGINT: the bridge stops the arm; SIGKILL after 15 s). Idempotent."""
+        if self.recorder is not None:
+            self.executor.remove_node(self.recorder.node)
+            self.recorder.close()
+            self.recorder = None
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15.0)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10.0)
+        self.procs = {}
+        for log in self._logs:
+            log.close()
+        self._logs = []
         self.executor.shutdown(timeout_sec=5.0)
-        self.bridge_executor.shutdown(timeout_sec=5.0)
-        for thread in self._threads:
-            thread.join(timeout=5.0)
-        pool = getattr(self.executor, "_executor", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
-        for node in self.nodes:
-            node.destroy_node()
-        self.nodes = []
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
         self.ctx.try_shutdown()
+
+
+def _stamp_s(stamp: Any) -> float:
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run one demo; return the summary written to ``<out>/<stamp>_<pipeline>/summary.json``."""
+    from vs_bringup.latency import latency_line, run_latency
     from vs_bringup.report import report_from_bag
 
     run_dir = Path(cfg.out) / f"{time.strftime('%Y%m%d_%H%M%S')}_{cfg.pipeline}"
@@ -335,34 +347,32 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         if not any(run_dir.iterdir()):
             run_dir.rmdir()  # leave no empty run folder behind
         raise
-    # Everything imported and built so far lives as long as the run: keep it out of the collector's full
-    # passes, which otherwise grow to 0.2-0.5 s (all threads wait on them) in a process holding torch + PyG.
-    gc.collect()
-    gc.freeze()
     try:
         graph.start()
         goal_id, goal_tcp, distance = graph.capture_goal()
         goal_cam = goal_tcp @ graph.tcp_T_cam
-        start_cam = orbit_offset(goal_cam, distance, cfg.rotation_deg, cfg.axis)
+        start_cam = graph.orbit(distance)
         te0, re0 = pose_error(goal_cam, start_cam)
-        graph.start_from(start_cam @ invert(graph.tcp_T_cam))
         print(f"[demo] start: {te0 * 1e3:.0f} mm and {re0:.1f} deg from the goal view; servoing", flush=True)
         result = graph.servo(goal_id)
-        final_tcp = graph.arm.base_T_tcp.copy()
-        te, re = pose_error(goal_cam, final_tcp @ graph.tcp_T_cam)
+        te, re = pose_error(goal_cam, graph.final_tcp() @ graph.tcp_T_cam)
+        assert graph.recorder is not None
         graph.recorder.set_custom_data("action_result", json.dumps(result))
     finally:
         graph.close()
-        gc.unfreeze()
     summary = report_from_bag(run_dir)
+    latency = run_latency(run_dir / "bag")
+    rate = result["steps"] / result["duration_s"] if result["duration_s"] > 0 else float("nan")
     summary.update({"direct_final_te_mm": te * 1e3, "direct_final_re_deg": re, "start_te_mm": te0 * 1e3,
-                    "start_re_deg": re0, "wall_time_s": time.monotonic() - t_start,
+                    "start_re_deg": re0, "wall_time_s": time.monotonic() - t_start, "latency_ms": latency,
+                    "loop_rate_hz": rate,
                     "bag_mb": sum(p.stat().st_size for p in (run_dir / "bag").iterdir()) / 1e6,
                     "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}})
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     print(f"[demo] {'converged' if result['converged'] else 'NOT converged'} after {result['steps']} steps "
           f"({result['duration_s']:.1f} s): final TE {te * 1e3:.2f} mm, RE {re:.3f} deg "
           f"(start {te0 * 1e3:.0f} mm, {re0:.1f} deg)", flush=True)
+    print(f"[demo] loop {rate:.1f} Hz; {latency_line(latency)}", flush=True)
     print(f"[demo] wrote {run_dir}/report.png, summary.json and bag/ ({summary['bag_mb']:.1f} MB)", flush=True)
     return summary
 
@@ -382,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = parser.parse_args(argv)
     # Before rclpy initialises DDS: a demo talks to itself only.
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    # The nodes run in sessions of their own: a SIGTERM must unwind through DemoGraph.close() to end them.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         cfg = DemoConfig(pipeline=a.pipeline, env=a.env, scene=a.scene, observer=a.observer, out=a.out,
                          rotation_deg=a.rotation_deg, timeout_s=a.timeout, image_rate_hz=a.image_rate,

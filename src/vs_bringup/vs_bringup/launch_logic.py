@@ -260,7 +260,9 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     specs.append(NodeSpec("vs_controllers", "servo_controller", "servo_controller",
                           param_files=_files(root, pipeline=p),
                           overrides={"pipeline": p.name, "pipeline_config": str(config_file(p.config_file, root))}))
-    bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim}
+    timeout = command_timeout_s(camera_rate_hz(specs[0], args.use_sim))  # 3 camera periods
+    bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim,
+                                   "safety.command_timeout_s": timeout}
     if args.robot_ip and not args.use_sim:
         bridge_over["ur.robot_ip"] = args.robot_ip
     bridge = NodeSpec("vs_robot_bridge", "robot_bridge", "robot_bridge", lifecycle=True,
@@ -273,6 +275,35 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
     if args.rviz:
         specs.append(NodeSpec("rviz2", "rviz2", "rviz2", arguments=("-d", str(rviz_config(root)))))
     return specs
+
+
+#: The bridge stops the robot after this many camera periods without a command (#20): a command is held for
+#: one period until the next frame's replaces it, one late or dropped frame is ridden through, and a silent
+#: controller stops the arm within three frames (30 Hz RealSense: 0.1 s, moveit_servo's default; 10 Hz
+#: simulated camera: 0.3 s).
+COMMAND_TIMEOUT_PERIODS = 3.0
+
+
+def camera_rate_hz(camera: NodeSpec, use_sim: bool) -> float:
+    """The frame rate (Hz) the camera node of ``camera`` starts with: the simulated camera's ``rate_hz``, or
+    the RealSense colour profile's fps (its parameter files, then the defaults)."""
+    values = resolve_parameters(camera)
+    if use_sim:
+        from vs_sim.core.cells import CAMERA_RATE_HZ
+
+        return float(values.get("rate_hz", CAMERA_RATE_HZ))
+    from vs_perception.core.realsense import ROS_PARAMETER_NAMES, RealSenseConfig, parse_profile
+
+    return float(parse_profile(str(values.get(ROS_PARAMETER_NAMES["color_profile"],
+                                              RealSenseConfig().color_profile)))[2])
+
+
+def command_timeout_s(rate_hz: float) -> float:
+    """The bridge's ``safety.command_timeout_s`` for a loop at the camera's ``rate_hz``:
+    :data:`COMMAND_TIMEOUT_PERIODS` periods."""
+    if not rate_hz > 0:
+        raise ConfigError(f"camera rate {rate_hz!r} Hz must be positive")
+    return round(COMMAND_TIMEOUT_PERIODS / float(rate_hz), 4)
 
 
 def pipeline_launch_description(pipeline: str, base: Path):  # -> launch.LaunchDescription
@@ -332,17 +363,48 @@ def record_topics(args: LaunchArgs, with_camera: bool = False) -> list[T.TopicSp
 
 # --- what is installed: rviz2 and rosbag2 are optional (a PyPI-wheel workspace has neither) ------------------
 
-def executable_exists(package: str, executable: str) -> bool:
-    """True when ``ros2 run package executable`` would find it (ament index prefix + lib/<package>/)."""
+def executable_path(package: str, executable: str) -> Path | None:
+    """What ``ros2 run package executable`` (and launch_ros) runs: ament prefix + lib/<package>/; None if absent."""
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_prefix
     except ImportError:
-        return False
+        return None
     try:
         path = Path(get_package_prefix(package)) / "lib" / package / executable
     except (PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH is not set
-        return False
-    return path.is_file() and os.access(path, os.X_OK)
+        return None
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def executable_exists(package: str, executable: str) -> bool:
+    """True when ``ros2 run package executable`` would find it (:func:`executable_path`)."""
+    return executable_path(package, executable) is not None
+
+
+def node_command(spec: NodeSpec, executable: str | Path, overrides_file: str | Path | None = None) -> list[str]:
+    """The command line launch_ros gives a ``Node`` of ``spec``: the executable, its name and namespace, its
+    parameter files in order, then ``overrides_file`` (``spec.overrides`` written by :func:`overrides_yaml`)."""
+    ros_args = ["-r", f"__node:={spec.name}"] + (["-r", f"__ns:=/{spec.namespace.strip('/')}"] if spec.namespace
+                                                  else [])
+    for path in [*spec.param_files, *([overrides_file] if overrides_file else [])]:
+        ros_args += ["--params-file", str(path)]
+    for a, b in spec.remappings:
+        ros_args += ["-r", f"{a}:={b}"]
+    return [str(executable), *spec.arguments, "--ros-args", *ros_args]
+
+
+def overrides_yaml(spec: NodeSpec) -> str:
+    """``spec.overrides`` as a ROS 2 parameter file for every node (``/**``), dotted names nested."""
+    import yaml
+
+    nested: dict[str, Any] = {}
+    for name, value in spec.overrides.items():
+        *parents, leaf = name.split(".")
+        d = nested
+        for key in parents:
+            d = d.setdefault(key, {})
+        d[leaf] = list(value) if isinstance(value, tuple) else value
+    return yaml.safe_dump({"/**": {"ros__parameters": nested}}, sort_keys=False)
 
 
 def rosbag2_available() -> bool:

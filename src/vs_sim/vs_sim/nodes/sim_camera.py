@@ -37,8 +37,7 @@ from vs_common.ros.main import spin_node
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
 from vs_common.ros.tf import publish_static_transforms
 
-from vs_sim.core.cells import make_cell
-from vs_sim.core.render_process import CellProcess, fork_available
+from vs_sim.core.cells import CAMERA_RATE_HZ, make_cell
 from vs_sim.core.scenes import load_scenes
 
 
@@ -48,7 +47,8 @@ class SimCameraNode(Node):
         d = partial(ParameterDescriptor, read_only=True)  # the cell and its scene are built once, here
         env = self.declare_parameter("env", "render", d(description="Simulated environment: render or image")).value
         scene_id = self.declare_parameter("scene_id", "", d(description="Scene to load ('' = the first)")).value
-        rate = self.declare_parameter("rate_hz", 10.0, d(description="Frame rate (Hz); rendering may cap it")).value
+        rate = self.declare_parameter("rate_hz", CAMERA_RATE_HZ, d(
+            description="Frame rate (Hz); rendering may cap it")).value
         xyz = self.declare_parameter("hand_eye_xyz", [0.0, 0.0, 0.05], d(
             description="Camera optical frame origin in the TCP frame (m); same as the bridge's")).value
         quat = self.declare_parameter("hand_eye_quat_xyzw", [0.0, 0.0, 0.0, 1.0], d(
@@ -56,10 +56,6 @@ class SimCameraNode(Node):
         self.enable_depth = self.declare_parameter("enable_depth", True, d(description="Publish depth")).value
         self.enable_infra = self.declare_parameter("enable_infra", False, d(
             description="Publish the IR stereo pair (infra1/infra2)")).value
-        in_child = self.declare_parameter("render_in_child_process", False, d(
-            description="Render in a forked child process, so PyBullet's renderer (which holds the GIL for a "
-                        "whole frame) does not stall other nodes composed in this process (the one-process "
-                        "demo); no use when the node has its own process")).value
         self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
         self.cell = make_cell(env)
         scenes = load_scenes(env, ids=[scene_id] if scene_id else None)
@@ -67,11 +63,6 @@ class SimCameraNode(Node):
             raise VisualServoError(f"no scene {scene_id!r} in environment {env!r}")
         self.scene = scenes[0]
         self.cell.load_scene(self.scene)
-        if in_child:
-            if fork_available():
-                self.cell = CellProcess(self.cell)
-            else:
-                self.get_logger().warn("render_in_child_process: no fork on this platform; rendering in process")
         self.base_T_tcp: np.ndarray | None = None
         self.last_frame = None  # the newest rendered Frame (the in-process demo reads it)
         streams = ["color"] + (["depth"] if self.enable_depth else []) + (["ir"] if self.enable_infra else [])
@@ -95,11 +86,6 @@ class SimCameraNode(Node):
         self.create_subscription(PoseStamped, TCP_POSE, self._on_pose, SENSOR_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / rate, self._on_timer)
-
-    def destroy_node(self) -> None:
-        if isinstance(self.cell, CellProcess):
-            self.cell.close()
-        super().destroy_node()
 
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
