@@ -27,7 +27,11 @@ SET_GOAL = "/vs/perception/set_goal"  # service vs_msgs/srv/SetGoal
 CORRESPONDENCES = "/vs/perception/correspondences"
 MATCHES_IMAGE = "/vs/perception/debug/matches_image"
 MARKERS = "/vs/perception/markers"
+#: The relative depth of the latest processed colour image (32FC1, larger = farther, NaN unknown), stamped with
+#: that image's stamp; frames that arrive while a map is computed are dropped.
 RELATIVE_DEPTH = "/vs/perception/relative_depth"
+#: The relative depth of the goal image (latched), stamped with the goal's stamp.
+GOAL_RELATIVE_DEPTH = "/vs/perception/goal_relative_depth"
 
 # --- controller -------------------------------------------------------------------------------------------
 CMD_TWIST = "/vs/servo/cmd_twist"

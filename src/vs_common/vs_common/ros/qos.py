@@ -25,3 +25,7 @@ LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, histor
 
 #: Observations between perception and controllers: reliable, shallow.
 DATA_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+#: Subscribers that only ever use the newest message (a relative-depth map): reliable, keep last 1 (a message
+#: that arrives while the callback is busy replaces the waiting one).
+LATEST_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)

@@ -7,6 +7,9 @@ loop turns that into the command, the same way for every pipeline and every harn
 
 1. lost input: no observation, or fewer than ``min_valid`` usable rows (``observation_size``), counts as a
    lost frame: no controller call, zero twist; ``lost_patience`` lost frames in a row give up;
+1b. the pipeline's input stages (:class:`ObservationStage`, built from its spec's inputs by
+   :func:`vs_controllers.core.inputs.make_inputs`) complete the observation, e.g. with the keypoints'
+   relative depth; a stage that cannot yet (no goal depth) gives a zero twist with its reason;
 2. otherwise the controller computes ``v₁`` (unit gain) and reports ``gain_error`` (default: its error);
 3. gain schedule: ``λ = gain`` (constant), or ViSP's adaptive gain
    ``λ(x) = (λ₀ − λ∞) exp(−λ'₀ x / (λ₀ − λ∞)) + λ∞`` (``vpAdaptiveGain``) on ``x = gain_error``, then
@@ -27,7 +30,7 @@ import math
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,8 +40,8 @@ from vs_common.core.errors import ConfigError
 
 from vs_controllers.core.protocol import Controller, ControlOutput
 
-__all__ = ["GAIN_MODES", "LoopConfig", "LoopStep", "ServoLoop", "StopPolicy", "adaptive_gain", "clip_twist",
-           "delay_gain_cap", "gain_of", "valid_rows"]
+__all__ = ["GAIN_MODES", "LoopConfig", "LoopStep", "ObservationStage", "ServoLoop", "StopPolicy", "adaptive_gain",
+           "clip_twist", "delay_gain_cap", "gain_of", "valid_rows"]
 
 GAIN_MODES = ("constant", "adaptive")
 
@@ -141,6 +144,16 @@ def delay_gain_cap(cap: float, loop_delay_s: float | None) -> float:
     return cap / loop_delay_s
 
 
+class ObservationStage(Protocol):
+    """Completes an observation before the controller sees it (:mod:`vs_controllers.core.inputs`)."""
+
+    def set_goal(self, goal: Any) -> None: ...
+
+    def prepare(self, obs: Any) -> tuple[Any, str]:
+        """(the completed observation, "") or (``obs``, why the controller cannot run on it yet)."""
+        ...
+
+
 class StopPolicy(Protocol):
     """When a run has converged, from the stream of observations (e.g. :class:`PixelStopPolicy`)."""
 
@@ -207,6 +220,7 @@ class ServoLoop:
         min_valid: fewer usable rows than this (``observation_size``) is a lost frame.
         lost_patience: lost frames in a row before ``give_up``.
         observation_size: usable rows of an observation (default :func:`valid_rows`).
+        inputs: the pipeline's input stages, in order (:func:`vs_controllers.core.inputs.make_inputs`).
 
     The loop's ``T + τ`` (:attr:`loop_delay_s`) is the median of the last :attr:`TIMING_WINDOW` steps' period
     (between the ``t`` of successive steps) plus delay (``delay_s`` given to :meth:`step`, plus the
@@ -218,19 +232,23 @@ class ServoLoop:
 
     def __init__(self, controller: Controller, config: LoopConfig | None = None, *,
                  stop_policy: StopPolicy | None = None, min_valid: int = 0, lost_patience: int = 1 << 30,
-                 observation_size: Callable[[Any], int] = valid_rows) -> None:
+                 observation_size: Callable[[Any], int] = valid_rows,
+                 inputs: Sequence[ObservationStage] = ()) -> None:
         self.controller = controller
         self.config = config or LoopConfig()
         self.stop_policy = stop_policy
         self.min_valid = int(min_valid)
         self.lost_patience = int(lost_patience)
         self.observation_size = observation_size
+        self.inputs = tuple(inputs)
         self.lost_count = 0
         self._timing: deque[float] = deque(maxlen=self.TIMING_WINDOW)
         self._last_t: float | None = None
 
     def set_goal(self, goal: Any) -> None:
         """Give the controller its goal (resets its state) and restart the stop policy."""
+        for stage in self.inputs:
+            stage.set_goal(goal)
         self.controller.set_goal(goal)
         self.reset()
 
@@ -278,7 +296,8 @@ class ServoLoop:
         else:
             self.lost_count = 0
             t0 = time.perf_counter()
-            out = self.controller.compute(obs)
+            obs, waiting = self._prepare(obs)
+            out = ControlOutput.zero(waiting) if waiting else self.controller.compute(obs)
             ms = 1e3 * (time.perf_counter() - t0)
             self._add_timing(period, None if delay_s is None else delay_s + ms * 1e-3)
             if out.ok and not np.all(np.isfinite(out.v_c)):
@@ -293,6 +312,14 @@ class ServoLoop:
         if self.stop_policy is not None and obs is not None and n > 0:
             res.stop = bool(self.stop_policy.update(obs, t))
         return res
+
+    def _prepare(self, obs: Any) -> tuple[Any, str]:
+        """``obs`` through the input stages: (completed observation, "") or (obs, the first stage's reason)."""
+        for stage in self.inputs:
+            obs, reason = stage.prepare(obs)
+            if reason:
+                return obs, reason
+        return obs, ""
 
     def _add_timing(self, period: float | None, delay: float | None) -> None:
         """One sample of ``T + τ``: this step's period plus its delay (0 when not given)."""

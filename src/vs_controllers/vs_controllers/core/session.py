@@ -15,6 +15,7 @@ PAUSED keeps the goal and outputs zero. Outside SERVOING the twist is always zer
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
@@ -23,7 +24,7 @@ from vs_common.core.config import check_range, describe
 from vs_common.core.errors import VisualServoError
 from vs_perception.core.types import Correspondences
 
-from vs_controllers.core.loop import LoopConfig, ServoLoop
+from vs_controllers.core.loop import LoopConfig, ObservationStage, ServoLoop
 from vs_controllers.core.protocol import Controller
 from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 
@@ -164,7 +165,7 @@ def goal_from_observation(obs: Correspondences) -> Correspondences:
     return Correspondences(camera=obs.camera, goal_uv=obs.goal_uv, current_uv=obs.goal_uv.copy(),
                            valid=np.ones(len(obs), bool), goal_ids=obs.goal_ids, goal_depth=obs.goal_depth,
                            goal_relative_depth=obs.goal_relative_depth, goal_id=obs.goal_id,
-                           frame_id=obs.frame_id, info=dict(obs.info))
+                           goal_stamp=obs.goal_stamp, frame_id=obs.frame_id, info=dict(obs.info))
 
 
 class ServoSession:
@@ -174,12 +175,14 @@ class ServoSession:
         controller: the pipeline's controller (unit-gain twist).
         config: session settings (stop policy, failures, watchdog, plausibility).
         loop: the pipeline's servo-loop settings (gain schedule, speed limits); None = ``LoopConfig()``.
+        inputs: the pipeline's input stages (:func:`vs_controllers.core.inputs.make_inputs`).
     """
 
     def __init__(self, controller: Controller, config: SessionConfig | None = None,
-                 loop: LoopConfig | None = None) -> None:
+                 loop: LoopConfig | None = None, inputs: Sequence[ObservationStage] = ()) -> None:
         self.config = config or SessionConfig()
-        self.loop = ServoLoop(controller, loop, stop_policy=PixelStopPolicy(self.config.stop_policy()))
+        self.loop = ServoLoop(controller, loop, stop_policy=PixelStopPolicy(self.config.stop_policy()),
+                              inputs=inputs)
         self.state = ServoState.IDLE
         self.goal_id: str | None = None
         self._goal_uv = np.zeros((0, 2))

@@ -17,18 +17,29 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
+from sensor_msgs.msg import Image
 from vs_common.core.config import check_choice
 from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_common.core.frames import COLOR_OPTICAL_FRAME
 from vs_common.core.paths import resolve_config
-from vs_common.core.topics import CMD_TWIST, CORRESPONDENCES, SERVO_ACTION, SERVO_STATUS
+from vs_common.core.topics import (
+    CMD_TWIST,
+    CORRESPONDENCES,
+    GOAL_RELATIVE_DEPTH,
+    RELATIVE_DEPTH,
+    SERVO_ACTION,
+    SERVO_STATUS,
+)
 from vs_common.ros.geometry import array_to_twist
+from vs_common.ros.image import image_to_array, stamp_to_sec
 from vs_common.ros.main import spin_node
 from vs_common.ros.params import declare_config, declare_read_only
-from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS
+from vs_common.ros.qos import COMMAND_QOS, DATA_QOS, LATCHED_QOS, LATEST_QOS
+from vs_perception.core.keypoint_depth import DepthMap, KeypointDepthConfig
 from vs_perception.core.observer import OBSERVER_STAGES
 from vs_perception.ros.conversions import msg_to_correspondences
 
+from vs_controllers.core.inputs import make_inputs
 from vs_controllers.core.loop import LoopConfig
 from vs_controllers.core.pipelines import (
     Input,
@@ -73,8 +84,12 @@ class ServoControllerNode(Node):
                                   overrides=dataclasses.asdict(loop_settings(self.pipeline, path)), dynamic=True,
                                   on_change=self._set_loop_config)
         controller = make_controller(self.pipeline, dataclasses.asdict(ctrl_cfg))
-        self.session = ServoSession(controller, session_cfg, loop_cfg)
+        depth_cfg = declare_config(self, KeypointDepthConfig, prefix="relative_depth.") \
+            if spec.needs(Input.RELATIVE_DEPTH) else None
+        self.inputs = make_inputs(spec, {"relative_depth": depth_cfg})
+        self.session = ServoSession(controller, session_cfg, loop_cfg, inputs=list(self.inputs.values()))
         self._observer_ms = 0.0
+        self._depth_age_ms = float("nan")
         self._active = None
         self._done: Future | None = None
         self._deadline = float("inf")
@@ -83,6 +98,10 @@ class ServoControllerNode(Node):
         self.pub_twist = self.create_publisher(TwistStamped, CMD_TWIST, COMMAND_QOS)
         self.pub_status = self.create_publisher(ServoStatus, SERVO_STATUS, LATCHED_QOS)
         self.create_subscription(CorrespondencesMsg, CORRESPONDENCES, self._on_obs, DATA_QOS)
+        if Input.RELATIVE_DEPTH in self.inputs:
+            # Keep-last-1: only the newest map is ever sampled; the goal's is latched by the relative_depth node.
+            self.create_subscription(Image, RELATIVE_DEPTH, lambda m: self._on_depth(m, goal=False), LATEST_QOS)
+            self.create_subscription(Image, GOAL_RELATIVE_DEPTH, lambda m: self._on_depth(m, goal=True), LATCHED_QOS)
         self.create_timer(0.1, self._on_timer)
         self._action = ActionServer(self, Servo, SERVO_ACTION, execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
@@ -96,10 +115,21 @@ class ServoControllerNode(Node):
         self.session.loop.config = config  # read at every step
 
     # -- observations -------------------------------------------------------------------------------
+    def _on_depth(self, msg: Image, goal: bool) -> None:
+        try:
+            depth_map = DepthMap(image_to_array(msg, ("32FC1",)), stamp_to_sec(msg.header.stamp))
+        except VisualServoError as err:
+            self.get_logger().warn(f"rejected relative depth: {err}", throttle_duration_sec=2.0)
+            return
+        keypoint_depth = self.inputs[Input.RELATIVE_DEPTH].depth  # type: ignore[attr-defined]
+        (keypoint_depth.add_goal if goal else keypoint_depth.update)(depth_map)
+
     def _on_obs(self, msg: CorrespondencesMsg) -> None:
         try:
             obs = msg_to_correspondences(msg)
             self._observer_ms = sum(obs.info.get(k, 0.0) for k in OBSERVER_STAGES)
+            if Input.RELATIVE_DEPTH in self.inputs:
+                self._depth_age_ms = 1e3 * self.inputs[Input.RELATIVE_DEPTH].age_s(obs.stamp)  # type: ignore[attr-defined]
             if obs.frame_id != self.frame_id:
                 raise InputError(f"observation is in frame {obs.frame_id!r}, the twist frame is {self.frame_id!r}")
             res = self.session.step(obs, clock_s=self.get_clock().now().nanoseconds * 1e-9)
@@ -139,7 +169,8 @@ class ServoControllerNode(Node):
         status = ServoStatus(pipeline=self.pipeline, state=int(res.state), goal_id=self.session.goal_id or "",
                              error=float(res.error), num_correspondences=res.num_valid, num_total=res.num_total,
                              step=res.step, observer_ms=float(self._observer_ms),
-                             controller_ms=float(res.controller_ms), message=res.reason)
+                             controller_ms=float(res.controller_ms), relative_depth_age_ms=self._depth_age_ms,
+                             message=res.reason)
         status.header = twist.header
         status.last_command = twist.twist
         self.pub_twist.publish(twist)

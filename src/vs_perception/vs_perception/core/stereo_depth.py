@@ -87,3 +87,50 @@ class StereoDepthEstimator:
     def depth(self, left: np.ndarray, right: np.ndarray, fx: float, baseline_m: float) -> np.ndarray:
         """Metric depth (m, NaN = unknown) in the left (infra1) optical frame. Shapes: (H, W)."""
         return disparity_to_depth(self.disparity(left, right), fx, baseline_m)
+
+
+def depth_to_other_camera(z_src: np.ndarray, K_src: np.ndarray, K_dst: np.ndarray, dst_size: tuple[int, int],
+                          dst_t_src: np.ndarray | None = None) -> np.ndarray:
+    """Depth of a source camera (infra1) resampled into the pixel grid of a parallel camera (colour).
+
+    The cameras share their orientation; ``dst_t_src`` (3,) is the source's optical centre in the
+    destination frame (m; zero in the simulated cell, a D435's infra1 sits ~15 mm from its colour camera).
+    Each destination pixel p is looked up in the source at ``K_src K_dst⁻¹ p`` (exact without a
+    translation), then once more shifted by the parallax ``K_src (−t) / Z`` of the depth found there
+    (Z changes by ``t_z``). Nearest-pixel lookups, so no depth is blended across an edge.
+
+    Shapes: z_src (H_s, W_s) m, NaN unknown; K (3, 3); dst_size (width, height) → (H_d, W_d) m in the
+    destination frame, NaN where the source saw nothing.
+    """
+    z_src = np.asarray(z_src, dtype=np.float32)
+    w, h = int(dst_size[0]), int(dst_size[1])
+    t = np.zeros(3) if dst_t_src is None else np.asarray(dst_t_src, dtype=np.float64).reshape(3)
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    rays = np.linalg.inv(np.asarray(K_dst, dtype=np.float64)) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+    K_src = np.asarray(K_src, dtype=np.float64)
+
+    def lookup(points: np.ndarray) -> np.ndarray:  # (3, n) points (or rays) in the source frame
+        p = K_src @ points
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mx, my = (p[0] / p[2]).reshape(h, w), (p[1] / p[2]).reshape(h, w)
+        bad = ~(np.isfinite(mx) & np.isfinite(my) & (p[2].reshape(h, w) > 0))
+        mx[bad], my[bad] = -1e6, -1e6  # outside: NaN
+        return cv2.remap(z_src, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+
+    z = lookup(rays)
+    if np.any(t):
+        z0 = z.ravel().astype(np.float64)
+        z = lookup(rays * z0 - t[:, None]) + np.float32(t[2])  # destination Z = source Z + t_z
+    return z.astype(np.float32)
+
+
+def stereo_depth_in_color(estimator: StereoDepthEstimator, left: np.ndarray, right: np.ndarray, K_ir: np.ndarray,
+                          baseline_m: float, K_color: np.ndarray, color_size: tuple[int, int],
+                          color_t_ir: np.ndarray | None = None) -> np.ndarray:
+    """SGBM depth of the IR pair (infra1 = ``left``) in the colour camera's pixel grid (m, NaN unknown).
+
+    Shapes: left, right (H_ir, W_ir) uint8; color_size (width, height) → (H, W) float32.
+    """
+    z_ir = estimator.depth(left, right, float(K_ir[0, 0]), baseline_m)
+    return depth_to_other_camera(z_ir, K_ir, K_color, color_size, color_t_ir)

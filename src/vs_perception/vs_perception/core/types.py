@@ -35,6 +35,7 @@ class Correspondences:
         current_depth: (N,) metric depth of current keypoints (m), NaN unknown.
         relative_depth: (N,) unitless relative depth of current keypoints (Depth-PC), NaN unknown.
         goal_relative_depth: (N,) unitless relative depth of goal keypoints, NaN unknown.
+        goal_stamp: stamp of the goal image (s), which its relative depth is matched by; 0 = unknown.
     """
 
     camera: CameraModel
@@ -49,6 +50,7 @@ class Correspondences:
     relative_depth: np.ndarray | None = None
     goal_relative_depth: np.ndarray | None = None
     goal_id: str = ""
+    goal_stamp: float = 0.0
     stamp: float = 0.0
     frame_id: str = COLOR_OPTICAL_FRAME
     info: dict = field(default_factory=dict)

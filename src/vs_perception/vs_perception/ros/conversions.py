@@ -170,17 +170,18 @@ def msg_to_correspondences(msg: CorrespondencesMsg) -> Correspondences:
         current_depth=_optional(msg.current_depth, n, "current_depth"),
         relative_depth=_optional(msg.relative_depth, n, "relative_depth"),
         goal_relative_depth=_optional(msg.goal_relative_depth, n, "goal_relative_depth"),
-        goal_id=msg.goal_id, stamp=stamp_to_sec(msg.header.stamp), frame_id=msg.header.frame_id, info=info,
+        goal_id=msg.goal_id, goal_stamp=stamp_to_sec(msg.goal_stamp), stamp=stamp_to_sec(msg.header.stamp),
+        frame_id=msg.header.frame_id, info=info,
     )
 
 
-def correspondences_to_msg(obs: Correspondences, goal_stamp: float = 0.0) -> CorrespondencesMsg:
-    """Encode a Correspondences (stamp and frame from ``obs``)."""
+def correspondences_to_msg(obs: Correspondences, goal_stamp: float | None = None) -> CorrespondencesMsg:
+    """Encode a Correspondences (stamp and frame from ``obs``; the goal stamp from ``obs`` unless given)."""
     msg = CorrespondencesMsg()
     msg.header.stamp = sec_to_stamp(obs.stamp)
     msg.header.frame_id = obs.frame_id
     msg.goal_id = obs.goal_id
-    msg.goal_stamp = sec_to_stamp(goal_stamp)
+    msg.goal_stamp = sec_to_stamp(obs.goal_stamp if goal_stamp is None else goal_stamp)
     msg.width, msg.height = obs.camera.width, obs.camera.height
     msg.k = obs.camera.K.reshape(-1).tolist()
     msg.goal_uv = obs.goal_uv.astype(np.float32).reshape(-1).tolist()
