@@ -126,7 +126,8 @@ class DemoGraph:
             self._client()
             xyz, quat = L.bridge_hand_eye()
             self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
-            detector = self.params.get("observer", {}).get("detector", cfg.observer)  # observer=auto → the file's
+            # observer=auto → the pipeline file's detector
+            detector = self.params.get("observer", {}).get(L.DETECTOR_PARAMETER, cfg.observer)
             custom = {"pipeline": cfg.pipeline, "env": cfg.env, "scene": cfg.scene, "observer": detector,
                       "hand_eye_xyz": json.dumps(xyz), "hand_eye_quat_xyzw": json.dumps(quat)}
             topics = [*T.run_topics(cfg.pipeline, cfg.image_rate_hz, with_color=False),
@@ -228,12 +229,13 @@ class DemoGraph:
         if "goal" not in get_pipeline(self.cfg.pipeline).nodes:
             return "", goal_tcp, distance  # no goal image (KOVIS: the task is in its training data)
         self.wait(self.set_goal_client.service_is_ready, 60.0, f"the {SET_GOAL} service")
-        for attempt in range(5):  # the goal node may not have its first frame / camera_info yet
+        for attempt in range(15):  # the goal node may not be matched with the camera yet (discovery under load)
             req = SetGoal.Request(source=SetGoal.Request.SOURCE_CURRENT_FRAME)
             resp = _wait_future(self.set_goal_client.call_async(req), 60.0, "SetGoal")
             if resp.success:
                 break
             print(f"[demo] SetGoal attempt {attempt + 1}: {resp.message}", flush=True)
+            time.sleep(1.0)
             self.wait_for_frames(2)
         else:
             raise VisualServoError(f"SetGoal failed: {resp.message}")
