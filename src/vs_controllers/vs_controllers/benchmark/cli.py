@@ -6,6 +6,9 @@ Examples (from the repository root):
     python -m vs_controllers.benchmark --pipeline ibvs --ci          # a few scenes per environment, < 3 min
     python -m vs_controllers.benchmark --pipeline cns --scenes-seed 7 --scenes 0:20 --observer track=true  # dev split
 
+Depth-PC (pipelines that read relative depth) with the depth source and CNS on the same scenes:
+    python -m vs_controllers.benchmark --pipeline depth_pc --depth-source sgbm --scenes 0:20 --compare cns
+
 Runs resume by default: every finished episode is appended to <out>/episodes.jsonl, and a rerun with the
 same settings skips the episodes found there (--fresh starts over). See docs/benchmark.md.
 """
@@ -27,11 +30,12 @@ from vs_common.core.errors import ConfigError, VisualServoError
 from vs_common.core.paths import resolve_config
 
 from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.benchmark.depth import DEPTH_SOURCES, RENDER_ERROR_DELAY_STEPS, DepthSourceConfig
 from vs_controllers.benchmark.journal import JOURNAL_NAME, EpisodeJournal, config_hash
 from vs_controllers.benchmark.metrics import summarise
 from vs_controllers.benchmark.report import markdown_row, markdown_table, write_plots, write_results
 from vs_controllers.benchmark.runner import group_by, run_benchmark, select_scenes
-from vs_controllers.core.pipelines import get_pipeline, load_pipeline_file, pipeline_names
+from vs_controllers.core.pipelines import Input, get_pipeline, load_pipeline_file, pipeline_names
 
 __all__ = ["CI_PRESET", "main"]
 
@@ -64,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pipeline YAML (default: config/<pipeline>.yaml of the workspace, else built-in defaults)")
     p.add_argument("--bench-config", default=None,
                    help="benchmark protocol YAML (default: config/benchmark/default.yaml of the workspace)")
+    p.add_argument("--depth-source", choices=DEPTH_SOURCES, default="render",
+                   help="relative depth of pipelines that read it: render (renderer depth, normalised), sgbm "
+                        "(SGBM on the rendered IR pair), render_error (renderer depth through the depth-error model)")
+    p.add_argument("--depth-delay", type=int, default=-1, metavar="STEPS",
+                   help="sample the relative depth of this many steps ago (asynchronous depth); -1 = the source's "
+                        f"default (render, sgbm: 0; render_error: {RENDER_ERROR_DELAY_STEPS})")
+    p.add_argument("--compare", action="append", default=[], metavar="PIPELINE",
+                   help="also run this pipeline on the same scenes (repeatable), into <out>-<pipeline>; one table")
     p.add_argument("--ci", action="store_true", help="run the CI preset: a few scenes of every environment")
     p.add_argument("--out", default=None, help="output folder (default: bench_results/<pipeline>-<env|ci>)")
     resume = p.add_mutually_exclusive_group()
@@ -113,9 +125,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipe_cfg = with_observer_overrides(pipe_path, overrides)
     bench_path = _default_path(args.bench_config, "benchmark/default.yaml")
     bench_map = load_yaml(bench_path) if bench_path else {}
+    depth = (from_mapping(DepthSourceConfig, {"source": args.depth_source, "delay_steps": args.depth_delay})
+             if get_pipeline(args.pipeline).needs(Input.RELATIVE_DEPTH) else None)
     plan = dict(CI_PRESET) if args.ci else {args.env: {"section": args.section, "scenes": args.scenes}}
     dev = "" if args.scenes_seed is None else f"-dev{args.scenes_seed}"
-    out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}{dev}")
+    src = "" if depth is None else f"-{depth.source}"
+    out = Path(args.out or f"bench_results/{args.pipeline}-{'ci' if args.ci else args.env}{dev}{src}")
     journal_path = out / JOURNAL_NAME
     if args.fresh and journal_path.is_file():
         journal_path.replace(journal_path.with_name(JOURNAL_NAME + ".bak"))
@@ -134,10 +149,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise VisualServoError(f"no scenes selected for env={env} section={spec['section']} "
                                    f"scenes={spec.get('scenes')}")
         journal = EpisodeJournal(journal_path, pipeline=args.pipeline, env=env, seed=args.seed,
-                                 max_steps=bench.max_steps, cfg_hash=config_hash(args.pipeline, pipe_cfg, bench))
+                                 max_steps=bench.max_steps, cfg_hash=config_hash(args.pipeline, pipe_cfg, bench),
+                                 depth=None if depth is None else depth.identity())
         records = run_benchmark(args.pipeline, scenes, env=env, pipeline_config=pipe_cfg, bench_config=bench,
                                 seed=args.seed, jobs=args.jobs, threads=args.threads, progress=not args.quiet,
-                                journal=journal)
+                                journal=journal, depth=depth)
         reused[env] = journal.reused
         all_records += records
         s = summarise(records, label=f"{args.pipeline}/{env}/{spec['section']}")
@@ -157,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(["python -m vs_controllers.benchmark", *sys.argv[1:]]),
         "pipeline": args.pipeline, "plan": plan, "seed": args.seed, "jobs": args.jobs,
         "pipeline_config": str(pipe_path) if pipe_path else None, "observer_overrides": overrides,
-        "scenes_seed": args.scenes_seed,
+        "scenes_seed": args.scenes_seed, "relative_depth": None if depth is None else depth.identity(),
         "bench_config": dataclasses.asdict(from_mapping(BenchmarkConfig, bench_map)),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "wall_s": time.time() - started, "journal": str(journal_path), "reused_episodes": reused,
@@ -167,15 +183,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"summaries": summaries, "markdown": markdown_table(rows), "out": out}
 
 
+def compared_runs(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """The run of ``args`` and one per ``--compare`` pipeline: same scenes and protocol, out ``<out>-<pipeline>``
+    (its own default folder without ``--out``); a compared pipeline gets its own pipeline file."""
+    runs = [args]
+    for name in args.compare:
+        get_pipeline(name)  # an unknown name fails before anything runs
+        out = f"{args.out}-{name}" if args.out else None
+        runs.append(argparse.Namespace(**{**vars(args), "pipeline": name, "config": None, "out": out, "compare": []}))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    results = []
     try:
-        result = run(args)
+        for run_args in compared_runs(args):
+            results.append(run(run_args))
     except VisualServoError as err:
         print(f"benchmark failed: {err}", file=sys.stderr)
         return 2
-    print(result["markdown"])
-    brief = [{k: s[k] for k in ("label", "n", "sr", "sr_strict", "stop_reasons")} for s in result["summaries"]]
-    print(json.dumps(brief))
-    print(f"results in {result['out']}/results.json, results.md")
+    for result in results:
+        print(result["markdown"])
+        brief = [{k: s[k] for k in ("label", "n", "sr", "sr_strict", "stop_reasons")} for s in result["summaries"]]
+        print(json.dumps(brief))
+        print(f"results in {result['out']}/results.json, results.md")
     return 0

@@ -1,8 +1,9 @@
 """One benchmark episode: goal view → closed loop in the simulated cell → a record.
 
-Loop per step k (t = k·dt): render the current view, observe, one step of the servo loop
-(:class:`~vs_controllers.core.loop.ServoLoop`: controller, gain schedule, speed limits, stop policy,
-lost input — the same loop the controller node runs), then move the camera by
+Loop per step k (t = k·dt): render the current view (and, for a pipeline that reads relative depth, feed
+its depth map to the pipeline's stage: :mod:`vs_controllers.benchmark.depth`), observe, one step of the
+servo loop (:class:`~vs_controllers.core.loop.ServoLoop`: input stages, controller, gain schedule, speed
+limits, stop policy, lost input — the same loop the controller node runs), then move the camera by
 ``integrate_twist(w_T_c, v_c, dt)``. The episode ends on the stop policy, the step cap, the camera going
 under the table, or lost features (fewer than ``min_matches`` valid correspondences for
 ``lost_patience_steps`` consecutive frames).
@@ -11,6 +12,7 @@ under the table, or lost features (fewer than ``min_matches`` valid corresponden
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -21,7 +23,9 @@ from vs_common.core.se3 import integrate_twist, pose_error
 from vs_perception.core.observer import OBSERVER_STAGES, Observer, ObserverConfig
 
 from vs_controllers.benchmark.config import BenchmarkConfig
-from vs_controllers.core.loop import LoopConfig, ServoLoop
+from vs_controllers.benchmark.depth import BenchDepth, DepthSourceConfig, scene_rng
+from vs_controllers.core.loop import LoopConfig, ObservationStage, ServoLoop
+from vs_controllers.core.pipelines import Input
 from vs_controllers.core.protocol import Controller
 from vs_controllers.core.stop_policy import PixelStopPolicy, StopPolicyConfig
 
@@ -85,7 +89,8 @@ def _r(x: float, nd: int = 6) -> float:
 
 def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, controller: Controller,
                 config: BenchmarkConfig | None = None, seed: int = 0,
-                loop: LoopConfig | None = None) -> EpisodeRecord:
+                loop: LoopConfig | None = None, inputs: Mapping[Input, ObservationStage] | None = None,
+                depth: DepthSourceConfig | None = None) -> EpisodeRecord:
     """Run one scene to its end and measure it.
 
     Args:
@@ -96,6 +101,9 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
         config: protocol settings (step, stop policy, lost input, success criteria).
         seed: seeds numpy and OpenCV's RNG (RANSAC) so reruns give the same numbers.
         loop: the pipeline's servo-loop settings (gain schedule, speed limits); None = ``LoopConfig()``.
+        inputs: the pipeline's input stages, fresh for this episode (:func:`~vs_controllers.core.inputs.make_inputs`).
+        depth: where the relative-depth stage's maps come from (:mod:`vs_controllers.benchmark.depth`);
+            None = ``DepthSourceConfig()``. Only read when ``inputs`` has ``Input.RELATIVE_DEPTH``.
 
     Returns:
         :class:`EpisodeRecord`.
@@ -111,34 +119,48 @@ def run_episode(cell: CellLike, scene: Any, observer_config: ObserverConfig, con
     # here the scene centre plays the origin's role.
     target_dist = float(np.linalg.norm(w_T_goal[:3, 3] - np.asarray(scene.scene_center, dtype=np.float64)))
     init_te, init_re = pose_error(w_T_goal, w_T_c)
+    message = ""
     rec = dict(scene_id=scene.id, env=str(getattr(scene, "env", "")), section=str(getattr(scene, "section", "")),
                init_te_m=init_te, init_re_deg=init_re, target_dist_m=target_dist)
 
     cell.load_scene(scene)
     observer = Observer(observer_config)
-    goal_frame = cell.render(w_T_goal, streams=("color", "depth"))
+    inputs = dict(inputs or {})
+    stage = inputs.get(Input.RELATIVE_DEPTH)
+    rel = None if stage is None else BenchDepth(depth or DepthSourceConfig(), cell, stage.depth,  # type: ignore[attr-defined]
+                                                scene_rng(seed, scene.id))
+    streams = ("color", "depth") if rel is None else rel.streams
+    goal_frame = cell.render(w_T_goal, streams=streams)
     try:
         goal = observer.set_goal(goal_frame.color, getattr(goal_frame, "depth", None), cell.camera,
                                  goal_id=str(scene.id))
     except VisualServoError as err:
         return _finish(rec, w_T_goal, w_T_c, 0, "goal_failed", cfg, [], [], [], [], [], [], [], [], wall0, str(err))
     goal.info["distance_prior_m"] = target_dist
+    goal.goal_stamp = -cfg.dt_s  # the goal view is rendered one step before the run
+    if rel is not None:
+        try:
+            rel.goal(goal_frame, goal.goal_stamp)
+        except VisualServoError as err:  # the stage then waits for the goal's depth: no twist, lost features
+            message = str(err)
     servo = ServoLoop(controller, loop,
                       stop_policy=PixelStopPolicy(StopPolicyConfig(waiting_time_s=cfg.stop_waiting_s,
                                                                    threshold=cfg.stop_threshold)),
-                      min_valid=cfg.min_matches, lost_patience=cfg.lost_patience_steps)
+                      min_valid=cfg.min_matches, lost_patience=cfg.lost_patience_steps, inputs=list(inputs.values()))
     servo.set_goal(goal)
 
     err_c, te_c, re_c, m_c, traj = [], [], [], [], []
     obs_ms, ctrl_ms, render_ms, stages = [], [], [], []
-    reason, message, step = "max_steps", "", 0
+    reason, step = "max_steps", 0
     for step in range(cfg.max_steps):
         if w_T_c[2, 3] < cfg.floor_z_m:
             reason = "under_table"
             break
         t = step * cfg.dt_s
         t0 = time.perf_counter()
-        frame = cell.render(w_T_c, streams=("color", "depth"))
+        frame = cell.render(w_T_c, streams=streams)
+        if rel is not None:
+            rel.step(frame, t)
         t1 = time.perf_counter()
         try:
             corr = observer.observe(frame.color, getattr(frame, "depth", None), stamp=t)

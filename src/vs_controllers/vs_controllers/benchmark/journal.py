@@ -2,8 +2,9 @@
 
 Each line of ``<out>/episodes.jsonl`` is ``{"identity": {...}, "record": {...}}``: ``record`` is exactly
 the per-episode dict that ``results.json`` stores, ``identity`` says under which settings it was produced
-(environment, scene id and a fingerprint of the scene's poses, pipeline, seed, step cap, and a hash of the
-pipeline configuration + benchmark protocol). A resumed run reuses a record only when every identity field
+(environment, scene id and a fingerprint of the scene's poses, pipeline, seed, step cap, a hash of the
+pipeline configuration + benchmark protocol, and for pipelines that read relative depth its source and
+delay). A resumed run reuses a record only when every identity field
 matches, so records of other settings stay in the file but are never mixed in.
 
 Lines are appended and fsynced one at a time by the parent process only. A line cut short by a kill is
@@ -83,16 +84,19 @@ class EpisodeJournal:
         path: the ``episodes.jsonl`` file (created on the first append).
         pipeline, env, seed, max_steps: identity fields shared by every episode of this run.
         cfg_hash: :func:`config_hash` of the run's pipeline config and protocol.
+        depth: the relative-depth source (``DepthSourceConfig.identity()``) of a pipeline that reads one.
 
     Attributes:
         reused: episodes taken from the file by the last ``run_benchmark`` call with this journal.
     """
 
     def __init__(self, path: str | Path, *, pipeline: str, env: str, seed: int, max_steps: int,
-                 cfg_hash: str) -> None:
+                 cfg_hash: str, depth: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self._base = {"pipeline": pipeline, "env": env, "seed": int(seed), "max_steps": int(max_steps),
                       "config_hash": cfg_hash}
+        if depth is not None:  # only pipelines that read relative depth: the others' identities stay as they were
+            self._base["depth"] = dict(depth)
         self.reused = 0
 
     def identity(self, scene: Any) -> dict[str, Any]:

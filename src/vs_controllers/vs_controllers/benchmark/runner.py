@@ -13,14 +13,17 @@ import cv2
 from vs_common.core.errors import ConfigError
 
 from vs_controllers.benchmark.config import BenchmarkConfig
+from vs_controllers.benchmark.depth import DepthSourceConfig
 from vs_controllers.benchmark.episode import run_episode
 from vs_controllers.benchmark.journal import EpisodeJournal
-from vs_controllers.core.pipelines import make_pipeline
+from vs_controllers.core.inputs import make_inputs
+from vs_controllers.core.pipelines import PipelineSpec, get_pipeline, make_pipeline
 
 __all__ = ["dev_scenes", "parse_scene_spec", "run_benchmark", "select_scenes"]
 
-# Per-process state of a worker: (cell, observer config, controller, loop config, benchmark config).
-_STATE: tuple[Any, Any, Any, Any, BenchmarkConfig] | None = None
+# Per-process state of a worker: (cell, observer config, controller, loop config, benchmark config, spec,
+# relative-depth source).
+_STATE: tuple[Any, Any, Any, Any, BenchmarkConfig, PipelineSpec, DepthSourceConfig | None] | None = None
 
 
 def _limit_threads(threads: int) -> None:
@@ -38,19 +41,21 @@ def default_cell_factory(env: str) -> Any:
 
 
 def _init(cell_factory: Callable[[], Any], pipeline: str, pipeline_config: Mapping | str | Path | None,
-          bench: BenchmarkConfig, threads: int) -> None:
+          bench: BenchmarkConfig, threads: int, depth: DepthSourceConfig | None = None) -> None:
     global _STATE
     obs_cfg, controller, loop = make_pipeline(pipeline, pipeline_config)
     # After the pipeline is built: it may import torch only now. Left at its default (all cores), torch's
     # thread pool fights any other job on a 2-core machine: CNS steps took 80-700 ms instead of 4 ms.
     _limit_threads(threads)
-    _STATE = (cell_factory(), obs_cfg, controller, loop, bench)
+    _STATE = (cell_factory(), obs_cfg, controller, loop, bench, get_pipeline(pipeline), depth)
 
 
 def _run_one(scene: Any, seed: int) -> dict[str, Any]:
     assert _STATE is not None, "worker not initialised"
-    cell, obs_cfg, controller, loop, bench = _STATE
-    return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed, loop=loop).to_dict()
+    cell, obs_cfg, controller, loop, bench, spec, depth = _STATE
+    # Fresh input stages per episode: no depth map of the previous scene survives into this one.
+    return run_episode(cell, scene, obs_cfg, controller, bench, seed=seed, loop=loop, inputs=make_inputs(spec),
+                       depth=depth).to_dict()
 
 
 def parse_scene_spec(spec: str | None) -> slice | list[int | str] | None:
@@ -106,7 +111,8 @@ def select_scenes(env: str, section: str = "A", spec: str | None = None,
 def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeline_config: Any = None,
                   bench_config: BenchmarkConfig | None = None, seed: int = 2023, jobs: int = 1, threads: int = 1,
                   cell_factory: Callable[[], Any] | None = None, progress: bool = True,
-                  journal: EpisodeJournal | None = None) -> list[dict[str, Any]]:
+                  journal: EpisodeJournal | None = None, depth: DepthSourceConfig | None = None
+                  ) -> list[dict[str, Any]]:
     """Run every scene and return the episode records (dicts) in scene order.
 
     With a ``journal``, episodes it already holds under the same identity are taken from it instead of
@@ -125,6 +131,7 @@ def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeli
         cell_factory: zero-argument callable building a cell (picklable when ``jobs > 1``).
         progress: show a tqdm bar.
         journal: resume store (:class:`~vs_controllers.benchmark.journal.EpisodeJournal`), or None.
+        depth: the relative-depth source of a pipeline that needs one (None = ``DepthSourceConfig()``).
     """
     from tqdm import tqdm
 
@@ -156,7 +163,7 @@ def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeli
         if jobs <= 1:
             global _STATE
             saved = _STATE
-            _init(factory, pipeline, pipeline_config, bench, threads)
+            _init(factory, pipeline, pipeline_config, bench, threads, depth)
             try:
                 for i in todo:
                     done(i, _run_one(scenes[i], seed))
@@ -164,7 +171,7 @@ def run_benchmark(pipeline: str, scenes: Sequence[Any], *, env: str = "", pipeli
                 _STATE = saved
         else:
             with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init,
-                                     initargs=(factory, pipeline, pipeline_config, bench, threads)) as pool:
+                                     initargs=(factory, pipeline, pipeline_config, bench, threads, depth)) as pool:
                 futures = {pool.submit(_run_one, scenes[i], seed): i for i in todo}
                 for fut in as_completed(futures):
                     done(futures[fut], fut.result())
