@@ -25,8 +25,10 @@ class StandIn:
 
     def __init__(self) -> None:
         self.seen: list[Correspondences] = []
+        self.goals: list[Correspondences] = []
 
     def set_goal(self, goal) -> None:  # noqa: ANN001
+        self.goals.append(goal)
         self.seen.clear()
 
     def reset(self) -> None:
@@ -64,14 +66,23 @@ def test_the_loop_waits_for_the_goal_depth_then_fills_both_depths() -> None:
     stage.depth.update(_map(1.9))
     res = loop.step(_obs(2.0), t=2.0)
     assert not res.ok and res.reason == WAITING_FOR_GOAL_DEPTH and not np.any(res.v_c) and not ctrl.seen
+    assert not ctrl.goals  # the controller's goal waits for its depth
     stage.depth.add_goal(_map(1.0))  # the goal image's depth, stamped like the goal
     res = loop.step(_obs(2.1), t=2.1)
     assert res.ok and np.any(res.v_c)
+    assert len(ctrl.goals) == 1  # given once, with its depth
+    np.testing.assert_allclose(ctrl.goals[0].goal_relative_depth, ctrl.goals[0].goal_uv[:, 0] / 63.0, atol=1e-5)
     seen = ctrl.seen[-1]
     np.testing.assert_allclose(seen.goal_relative_depth, seen.goal_uv[:, 0] / 63.0, atol=1e-5)
     np.testing.assert_allclose(seen.relative_depth[:3], seen.current_uv[:3, 0] / 63.0, atol=1e-5)
     assert np.isnan(seen.relative_depth[3])  # an invalid row has no depth
     assert seen.info["relative_depth_age_s"] == np.float64(2.1) - 1.9
+
+
+def test_a_pipeline_without_stages_gets_its_goal_at_once() -> None:
+    ctrl = StandIn()
+    ServoLoop(ctrl).set_goal(_obs(1.0))
+    assert len(ctrl.goals) == 1
 
 
 def test_the_session_gives_a_zero_twist_with_the_reason_and_never_blocks() -> None:

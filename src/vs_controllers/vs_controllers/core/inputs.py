@@ -5,10 +5,11 @@ from a spec's :attr:`~vs_controllers.core.pipelines.PipelineSpec.inputs`, the sa
 and the benchmark. Whoever receives the data behind an input feeds its stage (the node from a topic, the
 benchmark from the rendered cell); the stage never waits for it.
 
-- :data:`Input.RELATIVE_DEPTH` → :class:`RelativeDepthInput`: ``Correspondences.relative_depth`` from the
-  latest relative-depth map at the current keypoints (NaN where unknown), ``goal_relative_depth`` from the
-  goal image's map at the goal keypoints; without the goal's map yet, the step is a zero twist with the
-  reason :data:`WAITING_FOR_GOAL_DEPTH`.
+- :data:`Input.RELATIVE_DEPTH` → :class:`RelativeDepthInput`: the goal's ``goal_relative_depth`` from the
+  goal image's map at the goal keypoints (the controller gets its goal once that map is here; until then
+  each step is a zero twist with the reason :data:`WAITING_FOR_GOAL_DEPTH`), and each observation's
+  ``relative_depth`` from the latest map at its current keypoints (NaN where unknown) with the goal's
+  ``goal_relative_depth``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class RelativeDepthInput:
             size = (obs.camera.width, obs.camera.height)
             self._goal_values = self.depth.goal_values(goal.goal_uv, size, goal.goal_stamp)
         return self._goal_values
+
+    def prepare_goal(self, goal: Correspondences) -> tuple[Correspondences, str]:
+        values = self.goal_values(goal)
+        if values is None:
+            return goal, WAITING_FOR_GOAL_DEPTH
+        return dataclasses.replace(goal, goal_relative_depth=values.copy()), ""
 
     def age_s(self, stamp: float) -> float:
         """Age of the latest map at an observation stamped ``stamp`` (s); NaN without a map."""

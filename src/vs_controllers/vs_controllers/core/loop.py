@@ -8,8 +8,10 @@ loop turns that into the command, the same way for every pipeline and every harn
 1. lost input: no observation, or fewer than ``min_valid`` usable rows (``observation_size``), counts as a
    lost frame: no controller call, zero twist; ``lost_patience`` lost frames in a row give up;
 1b. the pipeline's input stages (:class:`ObservationStage`, built from its spec's inputs by
-   :func:`vs_controllers.core.inputs.make_inputs`) complete the observation, e.g. with the keypoints'
-   relative depth; a stage that cannot yet (no goal depth) gives a zero twist with its reason;
+   :func:`vs_controllers.core.inputs.make_inputs`) complete the goal and the observation, e.g. with the
+   keypoints' relative depth; with stages, the controller is given its goal on the first step the goal is
+   complete (a Depth-PC goal graph needs the goal's depth); until then, or while a stage cannot complete
+   the observation, the step is a zero twist with the stage's reason;
 2. otherwise the controller computes ``v₁`` (unit gain) and reports ``gain_error`` (default: its error);
 3. gain schedule: ``λ = gain`` (constant), or ViSP's adaptive gain
    ``λ(x) = (λ₀ − λ∞) exp(−λ'₀ x / (λ₀ − λ∞)) + λ∞`` (``vpAdaptiveGain``) on ``x = gain_error``, then
@@ -36,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from vs_common.core.config import check_choice, check_range, describe
-from vs_common.core.errors import ConfigError
+from vs_common.core.errors import ConfigError, VisualServoError
 
 from vs_controllers.core.protocol import Controller, ControlOutput
 
@@ -149,6 +151,10 @@ class ObservationStage(Protocol):
 
     def set_goal(self, goal: Any) -> None: ...
 
+    def prepare_goal(self, goal: Any) -> tuple[Any, str]:
+        """(the completed goal, "") or (``goal``, why it cannot be completed yet)."""
+        ...
+
     def prepare(self, obs: Any) -> tuple[Any, str]:
         """(the completed observation, "") or (``obs``, why the controller cannot run on it yet)."""
         ...
@@ -241,15 +247,24 @@ class ServoLoop:
         self.lost_patience = int(lost_patience)
         self.observation_size = observation_size
         self.inputs = tuple(inputs)
+        self._pending_goal: Any | None = None  # a goal the input stages have not completed yet
         self.lost_count = 0
         self._timing: deque[float] = deque(maxlen=self.TIMING_WINDOW)
         self._last_t: float | None = None
 
     def set_goal(self, goal: Any) -> None:
-        """Give the controller its goal (resets its state) and restart the stop policy."""
+        """Give the controller its goal (resets its state) and restart the stop policy.
+
+        With input stages the controller gets the goal the stages complete, on the first step they can
+        (module docstring, 1b); a controller's error on that goal is then that step's zero-twist reason.
+        """
+        self._pending_goal = None
         for stage in self.inputs:
             stage.set_goal(goal)
-        self.controller.set_goal(goal)
+        if self.inputs:
+            self._pending_goal = goal
+        else:
+            self.controller.set_goal(goal)
         self.reset()
 
     def reset(self, controller: bool = False) -> None:
@@ -314,7 +329,19 @@ class ServoLoop:
         return res
 
     def _prepare(self, obs: Any) -> tuple[Any, str]:
-        """``obs`` through the input stages: (completed observation, "") or (obs, the first stage's reason)."""
+        """``obs`` through the input stages: (completed observation, "") or (obs, the first stage's reason);
+        a goal still pending is completed and given to the controller first."""
+        if self._pending_goal is not None:
+            goal = self._pending_goal
+            for stage in self.inputs:
+                goal, reason = stage.prepare_goal(goal)
+                if reason:
+                    return obs, reason
+            try:
+                self.controller.set_goal(goal)
+            except VisualServoError as err:
+                return obs, f"cannot use the goal: {err}"
+            self._pending_goal = None
         for stage in self.inputs:
             obs, reason = stage.prepare(obs)
             if reason:
