@@ -10,7 +10,6 @@ dataclass field's (``declare_config``) or the literal of a one-by-one ``declare_
 from __future__ import annotations
 
 import ast
-import dataclasses
 import importlib
 import inspect
 import math
@@ -19,6 +18,7 @@ from itertools import product
 from typing import Any
 
 import pytest
+from vs_common.core.config import flatten_config
 
 from vs_bringup import launch_logic as L
 
@@ -51,6 +51,8 @@ def _config_groups(module: Any) -> list[tuple[type, str, Mapping[str, str]]]:
         return [(module.RelativeDepthNodeConfig, "", {}), (module.RelativeDepthConfig, "model.", {})]
     if name.endswith("servo_controller"):
         return [(module.SessionConfig, "session.", {})]
+    if name.endswith("sim_camera"):
+        return [(module.SimCameraConfig, "", {})]
     return []
 
 
@@ -73,9 +75,8 @@ def node_defaults(spec: L.NodeSpec) -> dict[str, Any]:
     module = importlib.import_module(NODE_MODULES[(spec.package, spec.executable)])
     out = _one_by_one(module)
     for cls, prefix, names in _config_groups(module):
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            out[names.get(f.name, prefix + f.name)] = default
+        for name, value in flatten_config(cls()).items():  # nested configs: dotted parameters
+            out[names.get(name, prefix + name)] = value
     return out
 
 

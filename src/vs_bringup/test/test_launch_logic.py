@@ -106,7 +106,7 @@ def test_node_set_for_every_combination(fake_root, pipeline, use_sim, rviz):
         assert all(p.is_file() for p in s.param_files)
         assert s.parameters[: len(s.param_files)] == [str(p) for p in s.param_files]
     if "observer" in spec.nodes:
-        assert by_name["observer"].overrides["detector"] == "sift" == by_name["goal"].overrides["detector"]
+        assert by_name["observer"].overrides["features.detector"] == "sift" == by_name["goal"].overrides["detector"]
     key = "enable_infra" if use_sim else "enable_infra1"
     assert cam.overrides.get(key, False) is ("infra1" in spec.camera_streams)
     if not use_sim:
@@ -133,6 +133,37 @@ def test_a_new_pipeline_is_one_spec(fake_root, monkeypatch):
     assert T.CORRESPONDENCES not in names and not T.debug_topics(spec.name)
     ibvs = [t.name for t in T.run_topics("ibvs", with_color=False)]
     assert T.CORRESPONDENCES in ibvs and T.COLOR_IMAGE not in ibvs and T.INFRA1_IMAGE not in ibvs
+
+
+def test_a_pipeline_files_node_sections_reach_their_nodes(fake_root, monkeypatch):
+    """A section per node role of the spec (``relative_depth:``, ``goal:``) is accepted by the pipeline loader,
+    checked against the node's config class where one exists, and reaches that node (nested → dotted)."""
+    from vs_controllers.core.pipelines import pipeline_sections, pipeline_settings
+
+    spec = PipelineSpec(name="depth_test", summary="a test pipeline",
+                        inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
+                        controller="vs_controllers.core.ibvs:IBVSController.from_mapping",
+                        controller_config="vs_controllers.core.ibvs:IBVSConfig",
+                        observer_config="vs_perception.core.observer:ObserverConfig")
+    monkeypatch.setitem(PIPELINES, spec.name, spec)
+    path = fake_root / "config" / spec.config_file
+    path.write_text("relative_depth: {ros__parameters: {source: camera, model: {output: disparity}}}\n"
+                    "goal: {ros__parameters: {save_dir: /tmp/goals}}\n"
+                    "observer: {ros__parameters: {features: {max_keypoints: 300}}}\n")
+    specs = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=spec.name), fake_root)}
+    assert L.resolve_parameters(specs["relative_depth"])["model.output"] == "disparity"
+    assert L.resolve_parameters(specs["goal"])["save_dir"] == "/tmp/goals"
+    assert L.resolve_parameters(specs["observer"])["features.max_keypoints"] == 300
+    sections = pipeline_sections(spec.name, path)
+    assert sections["relative_depth"] == {"source": "camera", "model.output": "disparity"}
+    settings = pipeline_settings(spec.name, path)
+    assert settings["goal"]["save_dir"] == "/tmp/goals" and settings["observer"]["features"]["max_keypoints"] == 300
+    path.write_text("goal: {ros__parameters: {detektor: orb}}\n")  # checked against GoalNodeConfig
+    with pytest.raises(ConfigError, match="unknown GoalNodeConfig keys"):
+        pipeline_sections(spec.name, path)
+    path.write_text("camera: {ros__parameters: {rate_hz: 5.0}}\n")  # not a node this spec brings up
+    with pytest.raises(ConfigError, match="unknown sections"):
+        pipeline_sections(spec.name, path)
 
 
 def test_real_robot_ip_and_sim_scene(fake_root):
@@ -185,13 +216,14 @@ def test_missing_pipeline_file_is_a_clear_error(fake_root):
 @pytest.mark.parametrize(("pipeline", "detector"), [("ibvs", "akaze"), ("cns", "sift")])
 def test_observer_auto_keeps_the_pipeline_files_detector(pipeline, detector):
     specs = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=pipeline))}
-    assert "detector" not in specs["observer"].overrides
+    assert L.DETECTOR_PARAMETER == "features.detector" and L.DETECTOR_PARAMETER not in specs["observer"].overrides
     from vs_perception.core.features import FeatureConfig
 
-    assert L.resolve_parameters(specs["observer"]).get("detector", FeatureConfig().detector) == detector
+    assert L.resolve_parameters(specs["observer"]).get("features.detector", FeatureConfig().detector) == detector
     assert specs["goal"].overrides["detector"] == detector  # the goal node checks keypoints with the same one
     forced = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=pipeline, observer="orb"))}
-    assert L.resolve_parameters(forced["observer"])["detector"] == "orb" == forced["goal"].overrides["detector"]
+    assert L.resolve_parameters(forced["observer"])[L.DETECTOR_PARAMETER] == "orb"
+    assert forced["goal"].overrides["detector"] == "orb"
 
 
 def test_the_real_config_for_ibvs():

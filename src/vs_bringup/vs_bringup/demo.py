@@ -126,7 +126,8 @@ class DemoGraph:
             self._client()
             xyz, quat = L.bridge_hand_eye()
             self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
-            detector = self.params.get("observer", {}).get("detector", cfg.observer)  # observer=auto → the file's
+            # observer=auto → the pipeline file's detector
+            detector = self.params.get("observer", {}).get(L.DETECTOR_PARAMETER, cfg.observer)
             custom = {"pipeline": cfg.pipeline, "env": cfg.env, "scene": cfg.scene, "observer": detector,
                       "hand_eye_xyz": json.dumps(xyz), "hand_eye_quat_xyzw": json.dumps(quat)}
             topics = [*T.run_topics(cfg.pipeline, cfg.image_rate_hz, with_color=False),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vs_common.core.config import check_choice, describe
+from vs_common.core.config import check_choice, describe, flatten_mapping
 from vs_common.core.errors import ConfigError
 from vs_controllers.core.pipelines import PipelineSpec, get_pipeline, pipeline_names
 
@@ -203,6 +203,10 @@ PERCEPTION_NODES: dict[str, PerceptionNode] = {
 }
 
 
+#: The observer node's detector parameter (ObserverConfig.features.detector), set by the ``observer`` argument.
+DETECTOR_PARAMETER = "features.detector"
+
+
 def _perception_specs(args: LaunchArgs, spec: PipelineSpec, root: str | Path | None) -> list[NodeSpec]:
     """The nodes of ``spec.nodes`` in order; the observer gets the chosen detector and the goal node (which
     checks a new goal has keypoints) the observer's."""
@@ -211,11 +215,11 @@ def _perception_specs(args: LaunchArgs, spec: PipelineSpec, root: str | Path | N
              for role in spec.nodes}
     if "observer" in nodes:
         if args.observer != "auto":
-            nodes["observer"] = replace(nodes["observer"], overrides={"detector": args.observer})
+            nodes["observer"] = replace(nodes["observer"], overrides={DETECTOR_PARAMETER: args.observer})
         if "goal" in nodes:
             from vs_perception.core.features import FeatureConfig  # the observer node's own default
 
-            detector = resolve_parameters(nodes["observer"]).get("detector", FeatureConfig().detector)
+            detector = resolve_parameters(nodes["observer"]).get(DETECTOR_PARAMETER, FeatureConfig().detector)
             nodes["goal"] = replace(nodes["goal"], overrides={"detector": detector})
     return list(nodes.values())
 
@@ -468,16 +472,6 @@ def launch_plan(args: LaunchArgs, root: str | Path | None = None, stamp: str | N
 
 # --- parameter files → values (what ``--params-file`` does, for in-process composition and tests) ----------
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _key_matches(pattern: str, fqn: str) -> bool:
     """ROS 2 params-file node keys: an exact fully-qualified name, or wildcards ``*`` (one token), ``/**`` (any)."""
     import re
@@ -505,7 +499,7 @@ def yaml_parameters(path: str | Path, name: str, namespace: str = "") -> dict[st
         for k, v in d.items():
             if k == "ros__parameters":
                 if _key_matches(prefix, fqn):
-                    out.update(_flatten(v or {}))
+                    out.update(flatten_mapping(v or {}))
             elif isinstance(v, Mapping):
                 walk(v, f"{prefix}/{str(k).strip('/')}")
 

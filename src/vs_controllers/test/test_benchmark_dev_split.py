@@ -27,18 +27,21 @@ def test_dev_split_is_generated_and_never_the_stored_set(env: str) -> None:
 
 
 def test_observer_overrides_reach_the_observer_config() -> None:
-    overrides = parse_overrides(["track=true", "redetect_every=3", "detector=orb"])
-    assert overrides == {"track": True, "redetect_every": 3, "detector": "orb"}
+    overrides = parse_overrides(["tracking.enabled=true", "tracking.redetect_every=3", "features.detector=orb"])
+    assert overrides == {"tracking.enabled": True, "tracking.redetect_every": 3, "features.detector": "orb"}
     cfg = with_observer_overrides(REPO / "config/cns.yaml", overrides)
     obs_cfg, _, _ = make_pipeline("ibvs", with_observer_overrides(REPO / "config/ibvs.yaml", overrides))
-    assert isinstance(cfg, dict) and obs_cfg.track and obs_cfg.redetect_every == 3 and obs_cfg.detector == "orb"
-    assert obs_cfg.max_keypoints == 1000  # the file's other settings stay
+    assert isinstance(cfg, dict) and obs_cfg.tracking.enabled and obs_cfg.tracking.redetect_every == 3
+    assert obs_cfg.features.detector == "orb" and obs_cfg.features.max_keypoints == 1000  # the others stay
     assert with_observer_overrides(REPO / "config/ibvs.yaml", {}) == REPO / "config/ibvs.yaml"
     # An overlay file keeps its base's settings under the override.
-    akaze, _, _ = make_pipeline("cns", with_observer_overrides(REPO / "config/cns_akaze.yaml", {"track": True}))
-    assert akaze.detector == "akaze" and akaze.max_keypoints == 400 and akaze.track
+    akaze, _, _ = make_pipeline("cns", with_observer_overrides(REPO / "config/cns_akaze.yaml",
+                                                               {"tracking.enabled": True}))
+    assert akaze.features.detector == "akaze" and akaze.features.max_keypoints == 400 and akaze.tracking.enabled
+    with pytest.raises(ConfigError, match=r"unknown ObserverConfig keys \['track'\]"):
+        make_pipeline("ibvs", with_observer_overrides(REPO / "config/ibvs.yaml", {"track": True}))
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        parse_overrides(["track"])
+        parse_overrides(["tracking.enabled"])
 
 
 def test_stage_means() -> None:

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 from vs_common.core.camera import CameraModel
+from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError, InputError
 from vs_controllers.core.cns.controller import CNSConfig, CNSController, default_checkpoint, make_cns_controller
+from vs_controllers.core.cns.graph import GraphConfig
 from vs_controllers.core.cns.network import GraphVS
 from vs_controllers.core.loop import LoopConfig, ServoLoop, adaptive_gain
 from vs_controllers.core.pipelines import get_pipeline
@@ -117,6 +119,18 @@ def test_speed_limits_and_config_validation():
         make_cns_controller({"distance_source": "guess"})
     with pytest.raises(ConfigError):
         make_cns_controller({"gain": 1.0})  # a loop setting (LoopConfig), not the controller's
+
+
+def test_every_graph_setting_is_reachable():
+    """The graph settings are GraphConfig's own (``graph.*``), none copied: each reaches the goal clustering."""
+    values = {"graph.singleton_max_points": 8, "graph.ap_damping": 0.8, "graph.ap_max_iter": 50,
+              "graph.min_clusters": 3, "graph.retries": 2, "graph.seed": 5}
+    c = CNSController(from_mapping(CNSConfig, values), net=GraphVS())
+    assert c.graphs.cfg == GraphConfig(singleton_max_points=8, ap_damping=0.8, ap_max_iter=50, min_clusters=3,
+                                       retries=2, seed=5)
+    assert CNSController(CNSConfig(), net=GraphVS()).graphs.cfg == GraphConfig()
+    with pytest.raises(ConfigError, match=r"graph.ap_damping=0.2 is out of range"):
+        make_cns_controller({"graph": {"ap_damping": 0.2}})
     with pytest.raises(ConfigError):
         LoopConfig(gain=0.0)
     with pytest.raises(ConfigError):
@@ -177,12 +191,12 @@ def test_threads_parameter_caps_torch():
     prev = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        CNSController(CNSConfig(threads=1), net=GraphVS())
+        CNSController(from_mapping(CNSConfig, {"network.threads": 1}), net=GraphVS())
         assert torch.get_num_threads() == 1
         torch.set_num_threads(2)
-        CNSController(CNSConfig(threads=0), net=GraphVS())  # 0 leaves torch's setting alone
+        CNSController(from_mapping(CNSConfig, {"network": {"threads": 0}}), net=GraphVS())  # 0: torch's setting
         assert torch.get_num_threads() == 2
-        with pytest.raises(ConfigError):
-            CNSConfig(threads=-1)
+        with pytest.raises(ConfigError, match=r"network.threads=-1"):
+            from_mapping(CNSConfig, {"network.threads": -1})
     finally:
         torch.set_num_threads(prev)

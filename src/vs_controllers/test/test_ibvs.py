@@ -151,10 +151,10 @@ def test_config_validation_and_registry() -> None:
         make_controller("ibvs", {"gian": 1.0})
     with pytest.raises(ConfigError, match="gain"):
         make_controller("ibvs", {"gain": 0.5})  # a loop setting, not the controller's
-    obs_cfg, ctrl, loop = make_pipeline("ibvs", {"observer": {"detector": "sift"},
+    obs_cfg, ctrl, loop = make_pipeline("ibvs", {"observer": {"features": {"detector": "sift"}},
                                                  "ibvs_controller": {"ros__parameters": {"min_points": 6}},
                                                  "loop": {"ros__parameters": {"gain_mode": "constant"}}})
-    assert obs_cfg.detector == "sift" and ctrl.config.min_points == 6
+    assert obs_cfg.features.detector == "sift" and ctrl.config.min_points == 6
     assert loop.gain_mode == "constant" and loop.gain_zero == get_pipeline("ibvs").loop.gain_zero
     with pytest.raises(ConfigError, match="unknown sections"):
         make_pipeline("ibvs", {"ibvs_loop": {}})
@@ -178,12 +178,15 @@ def test_pipeline_file_overlays(tmp_path) -> None:
     from vs_controllers.core.pipelines import load_pipeline_file, pipeline_settings
 
     repo = Path(__file__).resolve().parents[3]
-    (tmp_path / "base.yaml").write_text("observer: {ros__parameters: {detector: sift, max_keypoints: 300}}\n"
-                                        "loop: {ros__parameters: {gain_mode: constant}}\n")
-    (tmp_path / "mid.yaml").write_text("extends: base.yaml\nobserver: {ros__parameters: {detector: orb}}\n")
+    (tmp_path / "base.yaml").write_text(
+        "observer: {ros__parameters: {features: {detector: sift, max_keypoints: 300}}}\n"
+        "loop: {ros__parameters: {gain_mode: constant}}\n")
+    # A nested setting of an overlay replaces that one setting only (max_keypoints stays), dotted or nested.
+    (tmp_path / "mid.yaml").write_text("extends: base.yaml\nobserver: {ros__parameters: {features.detector: orb}}\n")
     (tmp_path / "top.yaml").write_text("extends: mid.yaml\nloop: {gain: 0.7}\n")
     assert load_pipeline_file(tmp_path / "top.yaml") == {
-        "observer": {"detector": "orb", "max_keypoints": 300}, "loop": {"gain_mode": "constant", "gain": 0.7}}
+        "observer": {"features.detector": "orb", "features.max_keypoints": 300},
+        "loop": {"gain_mode": "constant", "gain": 0.7}}
     _, _, loop = make_pipeline("ibvs", tmp_path / "top.yaml")
     assert (loop.gain_mode, loop.gain, loop.gain_inf) == ("constant", 0.7, get_pipeline("ibvs").loop.gain_inf)
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
@@ -191,10 +194,11 @@ def test_pipeline_file_overlays(tmp_path) -> None:
     with pytest.raises(ConfigError, match="loops back"):
         load_pipeline_file(tmp_path / "a.yaml")
     # A name that is not next to the file is looked up in config/; the shipped variants are overlays of cns.yaml.
-    (tmp_path / "akaze.yaml").write_text("extends: cns.yaml\nobserver: {ros__parameters: {detector: akaze}}\n")
+    (tmp_path / "akaze.yaml").write_text("extends: cns.yaml\n"
+                                         "observer: {ros__parameters: {features: {detector: akaze}}}\n")
     assert pipeline_settings("cns", tmp_path / "akaze.yaml") == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
     # The same overlay as a mapping (a CLI that edits a file's sections): the base is looked up in config/.
-    overlay = {"extends": "cns.yaml", "observer": {"ros__parameters": {"detector": "akaze"}}}
+    overlay = {"extends": "cns.yaml", "observer": {"ros__parameters": {"features.detector": "akaze"}}}
     assert pipeline_settings("cns", overlay) == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
 
 
@@ -204,6 +208,7 @@ def test_pipeline_files_hold_only_what_differs() -> None:
     from pathlib import Path
 
     import yaml
+    from vs_common.core.config import flatten_mapping
     from vs_controllers.core.pipelines import PIPELINES, pipeline_settings
 
     config = Path(__file__).resolve().parents[3] / "config"
@@ -224,7 +229,38 @@ def test_pipeline_files_hold_only_what_differs() -> None:
             if section == "extends":
                 continue
             group = section if section in ("observer", "loop") else "controller"
-            for key, value in (body.get("ros__parameters", body) or {}).items():
-                assert value != without[group][key], f"{name}: {section}.{key} = {value!r} changes nothing"
+            before = flatten_mapping(without[group])
+            for key, value in flatten_mapping(body.get("ros__parameters", body) or {}).items():
+                assert value != before[key], f"{name}: {section}.{key} = {value!r} changes nothing"
         checked.append(name)
     assert {"ibvs.yaml", "cns.yaml", "cns_akaze.yaml", "cns_authors_loop.yaml"} <= set(checked)
+
+
+#: The settings each shipped pipeline file gives, in dotted names, where they may differ from the defaults (the
+#: config dataclasses' and the spec's loop); the files' headers document these values.
+SHIPPED = {
+    "ibvs.yaml": ("ibvs", {}),
+    "cns.yaml": ("cns", {"observer.features.detector": "sift", "observer.features.max_keypoints": 400}),
+    "cns_akaze.yaml": ("cns", {"observer.features.detector": "akaze", "observer.features.max_keypoints": 400}),
+    "cns_authors_loop.yaml": ("cns", {"observer.features.detector": "akaze", "observer.features.max_keypoints": 400,
+                                      "loop.gain_mode": "constant", "loop.max_linear_mps": 0.0,
+                                      "loop.max_angular_rps": 0.0}),
+}
+for _stage in ("stage2", "stage3"):
+    SHIPPED[f"cns_{_stage}.yaml"] = ("cns", {**SHIPPED["cns_authors_loop.yaml"][1], "controller.network.checkpoint":
+                                             f"src/vs_controllers/vs_controllers/weights/cns_{_stage}.pt"})
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_pipeline_files_resolve_to_the_documented_settings(name: str) -> None:
+    from pathlib import Path
+
+    from vs_common.core.config import flatten_mapping
+    from vs_controllers.core.pipelines import pipeline_settings
+
+    pipeline, changes = SHIPPED[name]
+    config = Path(__file__).resolve().parents[3] / "config"
+    defaults = flatten_mapping(pipeline_settings(pipeline, None))
+    settings = flatten_mapping(pipeline_settings(pipeline, config / name))
+    assert set(settings) == set(defaults) and {k: settings[k] for k in changes} == changes
+    assert {k for k, v in settings.items() if v != defaults[k]} <= set(changes)  # everything else: the defaults

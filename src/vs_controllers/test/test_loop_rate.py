@@ -22,7 +22,7 @@ def test_measure_replays_frames_with_and_without_tracking() -> None:
     assert seqs[0]["frames"][0][0].shape == (480, 640, 3)
     rows = []
     for track in (False, True):
-        r = measure("ibvs", seqs, None, {"detector": "orb", "track": track})
+        r = measure("ibvs", seqs, None, {"features.detector": "orb", "tracking.enabled": track})
         assert r["frames"] == len(seqs[0]["frames"]) and r["fps"] > 0 and r["valid"] > 10
         r.update(pipeline="ibvs", detector="orb", track=track, max_keypoints=1000)
         rows.append(r)

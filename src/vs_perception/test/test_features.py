@@ -9,6 +9,7 @@ from vs_common.core.errors import ConfigError, InputError
 from vs_perception.core.features import DETECTORS, FeatureConfig, FeatureExtractor, create_detector
 from vs_perception.core.matching import (
     DescriptorMatcher,
+    EstimatorConfig,
     MatchConfig,
     Matches,
     dedupe_by_train,
@@ -65,7 +66,7 @@ def test_bad_config_lists_choices() -> None:
     with pytest.raises(ConfigError):
         MatchConfig(ratio=1.5)
     with pytest.raises(ConfigError, match="magsac"):
-        MatchConfig(ransac_method="prosac")
+        EstimatorConfig(method="prosac")
 
 
 def test_ratio_test_on_known_descriptors() -> None:

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from vs_common.core.camera import CameraModel
+from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError, InputError, NotReadyError, ObservationError
 from vs_perception.core.observer import Observer, ObserverConfig, sample_depth
 
@@ -33,8 +34,8 @@ def textured(seed: int = 0) -> np.ndarray:
 def test_observer_recovers_a_synthetic_warp(detector: str, strategy: str) -> None:
     goal_img = textured()
     cur_img = cv2.warpPerspective(goal_img, H_TRUE, (W, H))
-    obs = Observer(ObserverConfig(detector=detector, match_strategy=strategy, geometric_model="homography",
-                                  ransac_method="magsac"))
+    obs = Observer(from_mapping(ObserverConfig, {"features.detector": detector, "matching.strategy": strategy,
+                                                 "estimator": {"model": "homography", "method": "magsac"}}))
     goal = obs.set_goal(goal_img, None, CAM, goal_id="g0")
     corr = obs.observe(cur_img, stamp=1.5)
     assert len(corr) == len(goal) and corr.goal_id == "g0" and corr.stamp == 1.5
@@ -58,7 +59,7 @@ def test_goal_is_itself_and_depth_is_sampled() -> None:
     img = textured(1)
     depth = np.full((H, W), 0.8, np.float32)
     depth[:, : W // 2] = np.nan  # unknown on the left half
-    obs = Observer(ObserverConfig(detector="orb", depth_window=1))
+    obs = Observer(from_mapping(ObserverConfig, {"features.detector": "orb", "depth_window": 1}))
     goal = obs.set_goal(img, depth, CAM)
     assert goal.valid.all() and np.array_equal(goal.goal_uv, goal.current_uv)
     left = goal.goal_uv[:, 0] < W / 2 - 1
@@ -85,7 +86,7 @@ def test_sample_depth_median_window_and_edges() -> None:
 
 
 def test_too_few_matches_is_not_an_error() -> None:
-    obs = Observer(ObserverConfig(detector="akaze"))
+    obs = Observer(ObserverConfig())
     goal = obs.set_goal(textured(2), None, CAM)
     corr = obs.observe(textured(3))  # a different scene: (almost) nothing matches geometrically
     assert len(corr) == len(goal)
@@ -113,5 +114,7 @@ def test_errors() -> None:
         obs.observe(textured(), depth=np.ones((H, W), np.int32))
     with pytest.raises(ConfigError):
         ObserverConfig(depth_window=4)
-    with pytest.raises(ConfigError):
-        ObserverConfig(detector="superpoint")
+    with pytest.raises(ConfigError, match="features.detector='superpoint'"):
+        from_mapping(ObserverConfig, {"features": {"detector": "superpoint"}})
+    with pytest.raises(ConfigError, match=r"unknown ObserverConfig keys \['detector'\].*'features.detector'"):
+        from_mapping(ObserverConfig, {"detector": "sift"})  # the flat name of before the nesting

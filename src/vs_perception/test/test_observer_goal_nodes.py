@@ -41,8 +41,8 @@ def shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
 def graph(ros_context, ros_executor):
     goal = GoalNode(context=ros_context, parameter_overrides=[Parameter("detector", value="orb"),
                                                              Parameter("distance_prior_m", value=0.65)])
-    obs = ObserverNode(context=ros_context, parameter_overrides=[Parameter("detector", value="orb"),
-                                                                 Parameter("geometric_model", value="homography")])
+    obs = ObserverNode(context=ros_context, parameter_overrides=[Parameter("features.detector", value="orb"),
+                                                                 Parameter("estimator.model", value="homography")])
     probe = Node("probe", context=ros_context)
     for n in (goal, obs, probe):
         ros_executor.add_node(n)
@@ -149,14 +149,14 @@ def test_detector_parameters_rejected_or_applied_at_run_time(graph, ros_executor
     assert spin(ros_executor, lambda: obs_node._goal is not None)
     orb_goal = obs_node.observer.goal.goal_uv.copy()
 
-    for node in ("/observer", "/goal"):
-        res = _set_remote(ros_executor, spin, probe, node, "detector", "surf")
+    for node, name in (("/observer", "features.detector"), ("/goal", "detector")):
+        res = _set_remote(ros_executor, spin, probe, node, name, "surf")
         assert not res.successful and "choose one of ['sift', 'orb', 'akaze']" in res.reason
-    assert obs_node.observer.config.detector == "orb" and goal_node.extractor.config.detector == "orb"
+    assert obs_node.observer.config.features.detector == "orb" and goal_node.extractor.config.detector == "orb"
 
-    assert _set_remote(ros_executor, spin, probe, "/observer", "detector", "sift").successful
+    assert _set_remote(ros_executor, spin, probe, "/observer", "features.detector", "sift").successful
     assert _set_remote(ros_executor, spin, probe, "/goal", "detector", "sift").successful
-    assert obs_node.observer.config.detector == "sift" and goal_node.extractor.config.detector == "sift"
+    assert obs_node.observer.config.features.detector == "sift" and goal_node.extractor.config.detector == "sift"
     # The observer re-detected the goal with SIFT (same id), and observes with it from the next frame.
     assert obs_node.observer.goal.goal_id == goal_id
     assert not np.array_equal(obs_node.observer.goal.goal_uv, orb_goal)
@@ -166,8 +166,8 @@ def test_detector_parameters_rejected_or_applied_at_run_time(graph, ros_executor
     m = got["corr"][-1]
     assert np.allclose(np.asarray(m.goal_uv).reshape(-1, 2), obs_node.observer.goal.goal_uv, atol=1e-3)
 
-    res = _set_remote(ros_executor, spin, probe, "/observer", "ratio", 1.5)
-    assert not res.successful and "ratio" in res.reason
+    res = _set_remote(ros_executor, spin, probe, "/observer", "matching.ratio", 1.5)
+    assert not res.successful and "matching.ratio=1.5" in res.reason
     res = _set_remote(ros_executor, spin, probe, "/observer", "use_depth", False)
     assert not res.successful and "read-only" in res.reason.lower()
     res = _set_remote(ros_executor, spin, probe, "/goal", "goal_dir", "/tmp")

@@ -7,12 +7,19 @@ import cv2
 import numpy as np
 import pytest
 from vs_common.core.camera import CameraModel
+from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError
 from vs_perception.core.observer import Observer, ObserverConfig
 from vs_perception.core.tracking import TrackConfig, track_points
 
 W, H = 640, 480
 CAM = CameraModel(np.array([[540.0, 0, 320], [0, 540, 240], [0, 0, 1]]), W, H)
+_GROUP = {"detector": "features", "max_keypoints": "features", "detect_scale": "features", "model": "estimator"}
+
+
+def _config(**values: object) -> ObserverConfig:
+    """An observer config from setting names (tracking.* unless listed in _GROUP)."""
+    return from_mapping(ObserverConfig, {f"{_GROUP.get(k, 'tracking')}.{k}": v for k, v in values.items()})
 
 
 def textured(seed: int = 0) -> np.ndarray:
@@ -101,8 +108,7 @@ def _sequence(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def test_observer_tracks_with_stable_ids_and_redetects_on_schedule() -> None:
     goal_img, frames = _sequence(7)
-    obs = Observer(ObserverConfig(detector="sift", max_keypoints=400, track=True, redetect_every=4,
-                                  geometric_model="homography"))
+    obs = Observer(_config(detector="sift", max_keypoints=400, enabled=True, redetect_every=4, model="homography"))
     goal = obs.set_goal(goal_img, None, CAM)
     modes, prev = [], None
     for k, img in enumerate(frames, start=1):
@@ -129,8 +135,7 @@ def test_observer_tracks_with_stable_ids_and_redetects_on_schedule() -> None:
 
 def test_observer_redetects_when_tracked_inliers_drop() -> None:
     goal_img, frames = _sequence(3)
-    obs = Observer(ObserverConfig(detector="sift", max_keypoints=400, track=True, redetect_every=100,
-                                  geometric_model="homography"))
+    obs = Observer(_config(detector="sift", max_keypoints=400, enabled=True, redetect_every=100, model="homography"))
     obs.set_goal(goal_img, None, CAM)
     assert obs.observe(frames[0]).info["mode"] == "detect"
     assert obs.observe(frames[1]).info["mode"] == "track"
@@ -146,25 +151,25 @@ def test_observer_redetects_when_tracked_inliers_drop() -> None:
 
 def test_tracking_off_detects_every_frame() -> None:
     goal_img, frames = _sequence(3)
-    obs = Observer(ObserverConfig(detector="orb", geometric_model="homography"))
+    obs = Observer(_config(detector="orb", model="homography"))
     obs.set_goal(goal_img, None, CAM)
     assert [obs.observe(f).info["mode"] for f in frames] == ["detect"] * 3
 
 
 @pytest.mark.parametrize("field,value", [("redetect_every", 0), ("fb_max_px", 0.0), ("lk_levels", -1),
-                                         ("min_track_fraction", 1.5)])
+                                         ("min_fraction", 1.5)])
 def test_bad_tracking_settings(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         TrackConfig(**{field: value})
     with pytest.raises(ConfigError, match=field):
-        ObserverConfig(**{field: value})
+        from_mapping(ObserverConfig, {f"tracking.{field}": value})
 
 
 @pytest.mark.parametrize("detector", ["sift", "orb", "akaze"])
 def test_detection_at_half_resolution_returns_full_image_pixels(detector: str) -> None:
     """detect_scale=0.5 detects on a quarter of the pixels; matches still land on the true warp."""
     goal_img, frames = _sequence(4)
-    obs = Observer(ObserverConfig(detector=detector, detect_scale=0.5, geometric_model="homography"))
+    obs = Observer(_config(detector=detector, detect_scale=0.5, model="homography"))
     goal = obs.set_goal(goal_img, None, CAM)
     corr = obs.observe(frames[-1])
     v = corr.valid
@@ -174,4 +179,4 @@ def test_detection_at_half_resolution_returns_full_image_pixels(detector: str) -
     # ORB's FAST corners are pixel-coarse at any scale (0.9 px median at full resolution here).
     assert np.median(err) < (1.5 if detector == "orb" else 0.3), np.median(err)
     with pytest.raises(ConfigError, match="detect_scale"):
-        ObserverConfig(detect_scale=0.0)
+        _config(detect_scale=0.0)

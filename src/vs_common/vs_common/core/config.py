@@ -65,7 +65,7 @@ def config_fields(cls: type) -> list[tuple[str, dataclasses.Field, Any]]:
     """
     hints = typing.get_type_hints(cls)
     out: list[tuple[str, dataclasses.Field, Any]] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         if not f.init:
             continue
         sub = nested_config(hints.get(f.name))
@@ -104,8 +104,8 @@ def flatten_mapping(values: Mapping[str, Any], prefix: str = "") -> dict[str, An
 def _field_default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
     return None
 
 
@@ -117,7 +117,7 @@ def _located(err: ConfigError, cls: type, path: str) -> ConfigError:
     """``err`` of a nested config with its path: ``ratio=2 is out of range`` → ``matching.ratio=2 ...``."""
     text = str(err)
     head = text.split("=", 1)[0].split(" ", 1)[0]
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     return ConfigError(path + text if head in names else f"{path[:-1]}: {text}")
 
 
@@ -150,8 +150,9 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, *, strict: bool
         if head in subs and dot:
             nested.setdefault(head, {})[rest] = value
         elif head in subs:
+            valid = _valid_keys(subs[head], f"{_path}{head}.")
             raise ConfigError(f"{_path}{head} is a group of settings ({subs[head].__name__}): give a mapping or "
-                              f"dotted keys, not {value!r}; valid keys are {_valid_keys(subs[head], _path + head + '.')}")
+                              f"dotted keys, not {value!r}; valid keys are {valid}")
         elif head in fields and not dot:
             plain[head] = value
         else:

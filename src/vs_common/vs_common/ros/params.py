@@ -11,8 +11,9 @@ At run time (``ros2 param set``) a parameter is either
 * **read-only** (the default: device settings, models, anything the node built at start-up) — ROS refuses
   the change with "read-only"; or
 * **dynamic** (listed in ``dynamic``): an on-set callback rebuilds the whole config with the new value, so
-  the dataclasses' own checks (nested ones included) accept or refuse it (the refusal names the valid values), then hands the new config
-  to the node's ``on_change``; if that raises, the value is refused too and the node keeps its settings.
+  the dataclasses' own checks (nested ones included) accept or refuse it (the refusal names the valid
+  values), then hands the new config to the node's ``on_change``; if that raises, the value is refused too
+  and the node keeps its settings.
 """
 
 from __future__ import annotations

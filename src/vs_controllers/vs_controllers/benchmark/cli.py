@@ -4,7 +4,8 @@ Examples (from the repository root):
     python -m vs_controllers.benchmark --pipeline ibvs --env image --scenes 0:10
     python -m vs_controllers.benchmark --pipeline ibvs --env render --section L --jobs 2 --out bench_results/ibvs-L
     python -m vs_controllers.benchmark --pipeline ibvs --ci          # a few scenes per environment, < 3 min
-    python -m vs_controllers.benchmark --pipeline cns --scenes-seed 7 --scenes 0:20 --observer track=true  # dev split
+    python -m vs_controllers.benchmark --pipeline cns --scenes-seed 7 --scenes 0:20 \\
+        --observer tracking.enabled=true  # dev split
 
 Depth-PC (pipelines that read relative depth) with the depth source and CNS on the same scenes:
     python -m vs_controllers.benchmark --pipeline depth_pc --depth-source sgbm --scenes 0:20 --compare cns
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vs_common.core.config import from_mapping, load_yaml
+from vs_common.core.config import flatten_mapping, from_mapping, load_yaml
 from vs_common.core.errors import ConfigError, VisualServoError
 from vs_common.core.paths import resolve_config
 
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a development split generated with this seed instead of the stored scenes "
                         "(choose settings there; the stored sets are the yardstick)")
     p.add_argument("--observer", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an observer setting of the pipeline file (repeatable; YAML values), "
-                        "e.g. --observer track=true --observer detector=orb")
+                   help="override an observer setting of the pipeline file (repeatable; YAML values; dotted names "
+                        "as the observer's parameters), e.g. --observer tracking.enabled=true "
+                        "--observer features.detector=orb")
     p.add_argument("--seed", type=int, default=2023, help="numpy/OpenCV seed set before every episode")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (each builds its own cell)")
     p.add_argument("--threads", type=int, default=1, help="OpenCV/torch threads per process")
@@ -100,22 +102,24 @@ def _default_path(explicit: str | None, name: str) -> Path | None:
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["track=true", "detector=orb"]`` → ``{"track": True, "detector": "orb"}`` (values read as YAML)."""
+    """``["tracking.enabled=true", "features.detector=orb"]`` → ``{"tracking.enabled": True,
+    "features.detector": "orb"}`` (values read as YAML; dotted names reach nested settings)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. track=true")
+            raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. tracking.enabled=true")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
 
 def with_observer_overrides(pipe_cfg: Path | None, overrides: dict[str, Any]) -> Path | dict[str, Any] | None:
-    """The pipeline file as a mapping with ``overrides`` applied to its observer section (the file if none)."""
+    """The pipeline file as a mapping with ``overrides`` (dotted names) applied to its observer section (the
+    file if none); the section's other settings, nested ones included, stay."""
     if not overrides:
         return pipe_cfg
     sections = load_pipeline_file(pipe_cfg) if pipe_cfg else {}  # overlays (extends:) resolved
-    return {**sections, "observer": {**sections.get("observer", {}), **overrides}}
+    return {**sections, "observer": {**flatten_mapping(sections.get("observer", {})), **overrides}}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

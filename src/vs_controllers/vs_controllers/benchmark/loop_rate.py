@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
+from vs_common.core.config import flatten_config, from_mapping
 from vs_common.core.errors import VisualServoError
 from vs_common.core.se3 import pose_error
 from vs_perception.core.observer import OBSERVER_STAGES, Observer
@@ -96,7 +96,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
         pipeline: a registered pipeline name.
         sequences: from :func:`render_sequences`.
         config: the pipeline file (path or mapping), None = its defaults.
-        overrides: observer fields to replace (``detector``, ``track``, ...).
+        overrides: observer settings to replace, dotted (``features.detector``, ``tracking.enabled``, ...).
         dt_s: time between frames given to the loop (s).
 
     Returns:
@@ -105,7 +105,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
         rows), "lost_fraction", "max_keypoints" (the observer's, overrides applied)}.
     """
     obs_cfg, controller, loop_cfg = make_pipeline(pipeline, config)
-    obs_cfg = dataclasses.replace(obs_cfg, **(overrides or {}))
+    obs_cfg = from_mapping(type(obs_cfg), {**flatten_config(obs_cfg), **(overrides or {})})
     obs_ms, ctrl_ms, infos, valid, lost = [], [], [], [], []
     for seq in sequences:
         observer = Observer(obs_cfg)
@@ -136,7 +136,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
            "fps": 1e3 / float(total.mean()), "fps_p5": 1e3 / float(np.percentile(total, 95)),
            "detect_fraction": float(np.mean([i.get("mode", "detect") == "detect" for i in infos])),
            "valid": float(np.mean(valid)) if valid else 0.0, "lost_fraction": float(np.mean(lost)),
-           "max_keypoints": obs_cfg.max_keypoints}
+           "max_keypoints": obs_cfg.features.max_keypoints}
     for k in OBSERVER_STAGES:
         out[k] = float(np.mean([i.get(k, 0.0) for i in infos])) if infos else 0.0
     return out
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             config = _default_path(None, get_pipeline(pipeline).config_file)
             for detector in args.detectors.split(","):
                 for tracking in args.tracking.split(","):
-                    overrides = {**extra, "detector": detector, "track": tracking == "on"}
+                    overrides = {**extra, "features.detector": detector, "tracking.enabled": tracking == "on"}
                     cv2.setNumThreads(args.threads)
                     if "torch" in sys.modules:
                         sys.modules["torch"].set_num_threads(args.threads)

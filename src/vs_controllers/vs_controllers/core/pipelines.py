@@ -11,15 +11,19 @@ Adding a pipeline: one ``PipelineSpec`` in :data:`PIPELINES` (here), its core mo
 ``config/<name>.yaml`` and a thin ``launch/<name>.launch.py``. Only pipelines that run end to end are
 registered.
 
-Configuration file (``config/<name>.yaml``): a ROS 2 parameter file with an ``observer`` section (the
-observer node's parameters), a ``<name>_controller`` section (the controller's config fields) and a
-``loop`` section (:class:`~vs_controllers.core.loop.LoopConfig` fields); a plain
-``{"observer": ..., "controller": ..., "loop": ...}`` mapping works too. Each section holds only what
-differs from the defaults (the config dataclasses' for the observer and the controller, the spec's
-:attr:`PipelineSpec.loop` for the loop). A variant is an overlay: ``extends: <file>`` (relative to the
-variant's folder, else in ``config/``) takes that file's sections, and the variant's keys win
-(:func:`load_pipeline_file`). Variants are read by the benchmark (``--config``) and the controller node
-(``pipeline_config``); ROS reads only the base files (``--params-file``).
+Configuration file (``config/<name>.yaml``): a ROS 2 parameter file with a section per node role the
+spec brings up (:attr:`PipelineSpec.nodes`: ``observer``, ``goal``, ``relative_depth``, ...; ROS gives each
+node its section, as the launch logic passes the file to every perception node), a ``<name>_controller``
+section (the controller's config, the servo controller node's ``controller.*`` parameters) and a ``loop``
+section (:class:`~vs_controllers.core.loop.LoopConfig`, ``loop.*``); a plain ``{"observer": ...,
+"controller": ..., "loop": ...}`` mapping works too. Settings of nested configs are written nested
+(``features: {detector: sift}``) or dotted (``features.detector: sift``), as rclpy reads them. Each section
+holds only what differs from the defaults (the config dataclasses', the spec's :attr:`PipelineSpec.loop`
+for the loop) and is checked against its config class (:func:`pipeline_sections`). A variant is an overlay:
+``extends: <file>`` (relative to the variant's folder, else in ``config/``) takes that file's sections, and
+the variant's settings win one by one (:func:`load_pipeline_file`). Variants are read by the benchmark
+(``--config``) and the controller node (``pipeline_config``); ROS reads only the base files
+(``--params-file``).
 
 Example:
     >>> obs_cfg, ctrl, loop_cfg = make_pipeline("ibvs", "config/ibvs.yaml")
@@ -36,16 +40,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from vs_common.core.config import from_mapping, load_yaml
+from vs_common.core.config import flatten_config, flatten_mapping, from_mapping, load_yaml
 from vs_common.core.errors import ConfigError
 from vs_common.core.paths import resolve_config
 
 from vs_controllers.core.loop import LoopConfig
 from vs_controllers.core.protocol import Controller
 
-__all__ = ["INPUT_NODES", "INPUT_STREAMS", "PIPELINES", "Input", "PipelineSpec", "controller_settings",
-           "get_pipeline", "load_pipeline_file", "loop_settings", "make_controller", "make_pipeline",
-           "pipeline_names", "pipeline_settings", "register_pipeline", "resolve"]
+__all__ = ["INPUT_NODES", "INPUT_STREAMS", "NODE_CONFIGS", "PIPELINES", "Input", "PipelineSpec",
+           "controller_settings", "get_pipeline", "load_pipeline_file", "loop_settings", "make_controller",
+           "make_pipeline", "node_config", "pipeline_names", "pipeline_sections", "pipeline_settings",
+           "register_pipeline", "resolve"]
 
 
 class Input(StrEnum):
@@ -165,6 +170,17 @@ register_pipeline(PipelineSpec(
                     max_linear_mps=0.3, max_angular_rps=1.0)))
 
 
+register_pipeline(PipelineSpec(
+    name="depth_pc", summary="keypoints + relative depth → Depth-PC graph → GNN → twist (Depth-PC)",
+    inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
+    controller="vs_controllers.core.depth_pc.controller:make_depth_pc_controller",
+    controller_config="vs_controllers.core.depth_pc.controller:DepthPCConfig",
+    observer_config="vs_perception.core.observer:ObserverConfig",
+    # CNS's loop: the network is trained like CNS's (m/s, rad/s at unit gain).
+    loop=LoopConfig(gain_mode="adaptive", gain=1.0, gain_zero=2.0, gain_inf=1.0, gain_slope=100.0,
+                    max_linear_mps=0.3, max_angular_rps=1.0)))
+
+
 def pipeline_names() -> list[str]:
     """The registered pipelines, in registration order (the IBVS baseline first)."""
     return list(PIPELINES)
@@ -201,19 +217,29 @@ def make_controller(name: str, config: Mapping[str, Any] | None = None) -> Contr
     return resolve(get_pipeline(name).controller)(dict(config or {}))
 
 
+#: Config class of a perception node role (``"module:Class"``, in a core module) that a pipeline file's section
+#: for that role is checked against; the observer's is the spec's ``observer_config``. A role without one here
+#: still gets its section (ROS reads it from the file), checked by the parameter-file test against what the
+#: node declares.
+NODE_CONFIGS: dict[str, str] = {
+    "goal": "vs_perception.core.goal_store:GoalNodeConfig",
+}
+
+
 def _unwrap(section: Any) -> dict[str, Any]:
+    """A section's settings with dotted names (``ros__parameters`` unwrapped, nested mappings flattened)."""
     section = section or {}
     if not isinstance(section, Mapping):
         raise ConfigError(f"a pipeline file section must be a mapping, got {section!r}")
-    return dict(section.get("ros__parameters", section) or {})
+    return flatten_mapping(section.get("ros__parameters", section) or {})
 
 
 def load_pipeline_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, dict[str, Any]]:
-    """A pipeline file as ``{section: {key: value}}`` (``ros__parameters`` unwrapped), overlays resolved.
+    """A pipeline file as ``{section: {dotted key: value}}`` (``ros__parameters`` unwrapped), overlays resolved.
 
     ``extends: <file>`` names the base (relative to this file's folder, else a name in ``config/``); the
-    base's sections are taken and this file's keys replace theirs, section by section. Bases may extend
-    further bases.
+    base's sections are taken and this file's settings replace theirs one by one (``features.detector`` in
+    a variant keeps the base's ``features.max_keypoints``). Bases may extend further bases.
 
     Raises:
         ConfigError: a missing file, a cycle, or a file that is not a mapping of sections.
@@ -222,9 +248,6 @@ def load_pipeline_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[s
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: 'extends' loops back to itself")
     raw = load_yaml(path)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path} is not a pipeline file (expected a mapping of sections)")
-    raw = dict(raw)
     base_name = raw.pop("extends", None)
     out: dict[str, dict[str, Any]] = {}
     if base_name:
@@ -236,62 +259,90 @@ def load_pipeline_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[s
     return out
 
 
-def _sections(spec: PipelineSpec, config: Mapping[str, Any] | str | Path | None) -> tuple[dict, dict, dict]:
-    """(observer, controller, loop) values of a pipeline file or mapping."""
+def node_config(spec: PipelineSpec, role: str) -> type | None:
+    """The config class a pipeline file's ``role`` section is checked against (None: not checked here)."""
+    ref = spec.observer_config if role == "observer" else NODE_CONFIGS.get(role)
+    return resolve(ref) if ref else None
+
+
+def pipeline_sections(name: str, config: Mapping[str, Any] | str | Path | None) -> dict[str, dict[str, Any]]:
+    """The settings a pipeline file (or mapping) gives, by section, overlays resolved, keys dotted.
+
+    Sections: ``controller`` (the file's ``<name>_controller`` or ``controller``), ``loop`` and one per node
+    role the spec brings up (:attr:`PipelineSpec.nodes`: ``observer``, ``goal``, ``relative_depth``, ...). Each
+    is checked against its config class (the controller's, :class:`LoopConfig`, :func:`node_config`): unknown
+    keys and bad values fail here, naming the valid ones. Parse a file once and pass the result on: every
+    function here also takes these sections as its ``config``.
+
+    Raises:
+        ConfigError: unknown sections, keys or values.
+    """
+    spec = get_pipeline(name)
     if config is None:
-        return {}, {}, {}
-    if isinstance(config, str | Path):
-        raw = load_pipeline_file(config)
+        raw: dict[str, Any] = {}
+    elif isinstance(config, str | Path):
+        raw = dict(load_pipeline_file(config))
     else:
         raw = dict(config)
         if raw.get("extends"):  # an overlay as a mapping: its base is a file in config/ (or a path)
             base = load_pipeline_file(resolve_config(str(raw.pop("extends"))))
             raw = {k: {**base.get(k, {}), **_unwrap(raw.get(k))} for k in {*base, *raw}}
         raw.pop("extends", None)
-    unwrap = _unwrap
-    ctrl_key = next((k for k in (spec.controller_section, "controller") if k in raw), None)
-    known = {"observer", spec.controller_section, "controller", "loop"}
-    unknown = sorted(set(raw) - known)
+    known = ("controller", spec.controller_section, "loop", *spec.nodes)
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"pipeline config for {spec.name!r} has unknown sections {unknown}; "
-                          f"expected 'observer', '{spec.controller_section}' and 'loop'")
-    return unwrap(raw.get("observer")), unwrap(raw.get(ctrl_key)) if ctrl_key else {}, unwrap(raw.get("loop"))
+        raise ConfigError(f"pipeline config for {spec.name!r} has unknown sections {unknown}; expected "
+                          f"'{spec.controller_section}', 'loop' and the sections of its nodes {list(spec.nodes)}")
+    out = {k: _unwrap(raw.get(k)) for k in ("loop", *spec.nodes)}
+    out["controller"] = {**_unwrap(raw.get("controller")), **_unwrap(raw.get(spec.controller_section))}
+    from_mapping(resolve(spec.controller_config), out["controller"])
+    from_mapping(LoopConfig, out["loop"])
+    for role in spec.nodes:
+        cls = node_config(spec, role)
+        if cls is not None:
+            from_mapping(cls, out[role])
+    return out
 
 
 def controller_settings(name: str, config: Mapping[str, Any] | str | Path | None = None) -> tuple[type, dict]:
-    """The controller config class of pipeline ``name`` and the values its pipeline file gives it.
+    """The controller config class of pipeline ``name`` and the values its pipeline file gives it (dotted keys).
 
-    The servo controller node declares the class' fields as parameters with these values as defaults.
+    The servo controller node declares the class' settings as parameters with these values as defaults.
 
     Raises:
         ConfigError: unknown pipeline, unknown keys or bad values (naming the valid ones).
     """
-    spec = get_pipeline(name)
-    cls, values = resolve(spec.controller_config), _sections(spec, config)[1]
-    from_mapping(cls, values)  # unknown keys and bad values fail here, naming the valid ones
-    return cls, values
+    return resolve(get_pipeline(name).controller_config), pipeline_sections(name, config)["controller"]
 
 
 def loop_settings(name: str, config: Mapping[str, Any] | str | Path | None = None) -> LoopConfig:
     """The servo-loop settings of pipeline ``name``: its spec's defaults, then the file's ``loop`` section."""
     spec = get_pipeline(name)
-    return from_mapping(LoopConfig, {**dataclasses.asdict(spec.loop), **_sections(spec, config)[2]})
+    return from_mapping(LoopConfig, {**flatten_config(spec.loop), **pipeline_sections(name, config)["loop"]})
 
 
 def pipeline_settings(name: str, config: Mapping[str, Any] | str | Path | None = None) -> dict[str, Any]:
     """Every setting pipeline ``name`` runs with (defaults filled in), without building anything heavy.
 
     Returns:
-        ``{"pipeline", "observer", "controller", "loop"}``: plain dicts of the config dataclasses (observer
-        None without one), so two files that give the same behaviour give equal settings (the benchmark
-        journal keys episodes by them).
+        ``{"pipeline", "observer", "controller", "loop"}``: plain (nested) dicts of the config dataclasses
+        (observer None without one), so two files that give the same behaviour give equal settings (the
+        benchmark journal keys episodes by them); plus a dict per other node role whose section the file
+        sets (checked against its config class where one exists: all settings, else the file's).
     """
     spec = get_pipeline(name)
-    obs_map, ctrl_map, _ = _sections(spec, config)
-    obs = from_mapping(resolve(spec.observer_config), obs_map) if spec.observer_config else None
-    ctrl = from_mapping(resolve(spec.controller_config), ctrl_map)
-    return {"pipeline": name, "observer": dataclasses.asdict(obs) if obs is not None else None,
-            "controller": dataclasses.asdict(ctrl), "loop": dataclasses.asdict(loop_settings(name, config))}
+    sections = pipeline_sections(name, config)
+    obs_cls = node_config(spec, "observer") if "observer" in spec.nodes else None
+    obs = from_mapping(obs_cls, sections["observer"]) if obs_cls is not None else None
+    ctrl = from_mapping(resolve(spec.controller_config), sections["controller"])
+    out: dict[str, Any] = {"pipeline": name, "observer": dataclasses.asdict(obs) if obs is not None else None,
+                           "controller": dataclasses.asdict(ctrl),
+                           "loop": dataclasses.asdict(loop_settings(name, sections))}
+    for role in spec.nodes:
+        if role != "observer" and sections[role]:
+            cls = node_config(spec, role)
+            out[role] = dataclasses.asdict(from_mapping(cls, sections[role])) if cls else sections[role]
+    return out
 
 
 def make_pipeline(name: str, config: Mapping[str, Any] | str | Path | None = None) -> tuple[Any, Controller,
@@ -300,13 +351,13 @@ def make_pipeline(name: str, config: Mapping[str, Any] | str | Path | None = Non
 
     Args:
         name: a key of :data:`PIPELINES`.
-        config: a YAML path or a mapping with ``observer``, ``<name>_controller`` (or ``controller``) and
-            ``loop`` sections; None = every default.
+        config: a YAML path, a mapping of sections (``observer``, ``<name>_controller`` or ``controller``,
+            ``loop``, other node roles) or :func:`pipeline_sections`' result; None = every default.
 
     Returns:
         (observer config instance or None, controller instance, :class:`LoopConfig`).
     """
     spec = get_pipeline(name)
-    obs_map, ctrl_map, _ = _sections(spec, config)
-    obs_cfg = from_mapping(resolve(spec.observer_config), obs_map) if spec.observer_config else None
-    return obs_cfg, make_controller(name, ctrl_map), loop_settings(name, config)
+    sections = pipeline_sections(name, config)
+    obs_cfg = from_mapping(resolve(spec.observer_config), sections["observer"]) if spec.observer_config else None
+    return obs_cfg, make_controller(name, sections["controller"]), loop_settings(name, sections)

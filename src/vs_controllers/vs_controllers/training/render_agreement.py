@@ -92,10 +92,10 @@ def score(samples: list[AgreementSample], checkpoint: str) -> dict[str, float]:
     Returns ``cos_w`` (rotation), ``cos_v`` (translation), ``cos_all`` (the distance-scaled 6-D twist, as
     the training loss sees it), ``frac_w_below_0.5`` (share of clearly wrong rotations) and ``n``.
     """
-    from vs_controllers.core.cns.controller import CNSConfig, CNSController
+    from vs_controllers.core.cns.controller import CNSConfig, CNSController, NetworkConfig
     from vs_controllers.training.experts import pbvs_straight
 
-    ctrl = CNSController(CNSConfig(checkpoint=checkpoint))
+    ctrl = CNSController(CNSConfig(network=NetworkConfig(checkpoint=checkpoint)))
     cw, cv, ca = [], [], []
     last = None
     for smp in samples:

@@ -38,7 +38,7 @@ from vs_controllers.core.cns.network import GraphVS, T_inv, postprocess
 from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
-__all__ = ["TrainConfig", "cns_loss", "train"]
+__all__ = ["CNSTrainingConfig", "TrainConfig", "cns_loss", "load_config", "train"]
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,22 @@ def _optimizer(net: GraphVS, tc: TrainConfig) -> torch.optim.AdamW:
                               {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
 
 
+@dataclass(frozen=True)
+class CNSTrainingConfig:
+    """A CNS training config file (``config/training/<stem>.yaml``): one section per nested config."""
+
+    train: TrainConfig = describe("The training schedule.", default_factory=TrainConfig)
+    env: EnvConfig = describe("The synthetic-point environment.", default_factory=EnvConfig)
+    graph: GraphConfig = describe("Goal clustering of the correspondence graph: the controller's own class "
+                                  "(CNSConfig.graph), so training and run time cluster alike.",
+                                  default_factory=GraphConfig)
+
+
 def load_config(path: str | Path | None) -> tuple[TrainConfig, EnvConfig, GraphConfig]:
-    """Read ``train`` / ``env`` / ``graph`` sections of a YAML file (missing sections: defaults)."""
-    data = load_yaml(path) if path else {}
-    return (from_mapping(TrainConfig, data.get("train")), from_mapping(EnvConfig, data.get("env")),
-            from_mapping(GraphConfig, data.get("graph")))
+    """Read ``train`` / ``env`` / ``graph`` sections of a YAML file (missing sections: defaults) through
+    :class:`CNSTrainingConfig`; unknown sections and keys fail, naming the valid ones."""
+    cfg = from_mapping(CNSTrainingConfig, load_yaml(path) if path else {})
+    return cfg.train, cfg.env, cfg.graph
 
 
 def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path, resume: bool = False,

@@ -15,6 +15,7 @@ the same id, so re-loading a folder does not reset recurrent controllers needles
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,31 @@ import cv2
 import numpy as np
 import yaml
 from vs_common.core.camera import CameraModel
+from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import InputError, NotReadyError
+
+from vs_perception.core.features import DETECTORS
 
 IMAGE_FILE, DEPTH_PNG, DEPTH_NPY, CAMERA_FILE, META_FILE = "image.png", "depth.png", "depth.npy", "camera.yaml", \
     "goal.yaml"
+
+
+@dataclass(frozen=True)
+class GoalNodeConfig:
+    """The goal node's parameters (the ``goal`` section of a pipeline file); all but ``goal_dir`` (read at
+    start-up) may change at run time."""
+
+    distance_prior_m: float = describe(
+        "Camera-to-scene distance at the goal (m) for CNS-style controllers; NaN = from goal depth", default=math.nan)
+    detector: str = describe(f"Detector used to check that a new goal has keypoints, one of {list(DETECTORS)}",
+                             default="akaze")
+    goal_dir: str = describe("Goal folder to load at start ('' = none)", default="")
+    save_dir: str = describe("Folder to save every new goal into ('' = do not save)", default="")
+
+    def __post_init__(self) -> None:
+        check_choice("detector", self.detector, DETECTORS)
+        if not math.isnan(self.distance_prior_m):
+            check_range("distance_prior_m", self.distance_prior_m, 0.0, lo_open=True)
 
 
 @dataclass(frozen=True)

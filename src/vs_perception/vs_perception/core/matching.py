@@ -23,6 +23,7 @@ __all__ = [
     "Matches",
     "MatchConfig",
     "DescriptorMatcher",
+    "EstimatorConfig",
     "RANSAC_METHODS",
     "dedupe_by_train",
     "geometric_inliers",
@@ -46,31 +47,43 @@ _MIN_SAMPLE = {"essential": 5, "fundamental": 8, "homography": 4, "none": 0}
 
 @dataclass(frozen=True)
 class MatchConfig:
-    """Matching and outlier-rejection settings."""
+    """Descriptor matching settings (current → goal)."""
 
-    match_strategy: str = describe(
+    strategy: str = describe(
         "ratio: Lowe ratio test on the two nearest goal descriptors; mutual: mutual nearest neighbours.",
         default="ratio")
     matcher: str = describe(
         "Nearest-neighbour search: flann (KD-tree for float, LSH for binary descriptors) or bf (brute force).",
         default="bf")
     ratio: float = describe("Lowe ratio threshold: keep a match when d1 < ratio * d2.", default=0.75)
-    geometric_model: str = describe(
-        "RANSAC model used to reject outliers: essential (needs intrinsics), fundamental, homography or none.",
-        default="essential")
-    ransac_method: str = describe(
-        f"Robust estimator: {', '.join(RANSAC_METHODS)} (usac_*/magsac are OpenCV's USAC).", default="ransac")
-    ransac_confidence: float = describe("RANSAC confidence in (0, 1).", default=0.999)
-    ransac_threshold_px: float = describe("RANSAC inlier threshold in pixels.", default=3.0)
 
     def __post_init__(self) -> None:
-        check_choice("match_strategy", self.match_strategy, MATCH_STRATEGIES)
+        check_choice("strategy", self.strategy, MATCH_STRATEGIES)
         check_choice("matcher", self.matcher, MATCHERS)
         check_range("ratio", self.ratio, 0.0, 1.0, lo_open=True)
-        check_choice("geometric_model", self.geometric_model, GEOMETRIC_MODELS)
-        check_choice("ransac_method", self.ransac_method, tuple(RANSAC_METHODS))
-        check_range("ransac_confidence", self.ransac_confidence, 0.0, 1.0, lo_open=True, hi_open=True)
-        check_range("ransac_threshold_px", self.ransac_threshold_px, 0.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Outlier rejection: the two-view model fitted robustly to the matches (:func:`geometric_inliers`)."""
+
+    model: str = describe(
+        "Two-view model used to reject outliers: essential (needs intrinsics), fundamental, homography or none.",
+        default="essential")
+    method: str = describe(
+        f"Robust estimator: {', '.join(RANSAC_METHODS)} (usac_*/magsac are OpenCV's USAC).", default="ransac")
+    confidence: float = describe("RANSAC confidence in (0, 1).", default=0.999)
+    threshold_px: float = describe("RANSAC inlier threshold in pixels.", default=3.0)
+
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, GEOMETRIC_MODELS)
+        check_choice("method", self.method, tuple(RANSAC_METHODS))
+        check_range("confidence", self.confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_range("threshold_px", self.threshold_px, 0.0, lo_open=True)
+
+    def inliers(self, uv_query: np.ndarray, uv_train: np.ndarray, K: np.ndarray | None) -> np.ndarray:
+        """:func:`geometric_inliers` with these settings."""
+        return geometric_inliers(uv_query, uv_train, K, self.model, self.method, self.confidence, self.threshold_px)
 
 
 @dataclass
@@ -249,7 +262,7 @@ class DescriptorMatcher:
         if self._goal is None:
             raise RuntimeError("DescriptorMatcher.match called before set_goal")
         c = self.config
-        if c.match_strategy == "ratio":
+        if c.strategy == "ratio":
             train = self._index if self._index is not None else self._goal
             matches = match_ratio(descriptors, train, c.ratio, self._binary, c.matcher)
         else:

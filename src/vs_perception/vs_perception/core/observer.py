@@ -5,14 +5,14 @@ detect + describe → match current → goal (ratio test or mutual NN) → keep 
 per goal keypoint → RANSAC (essential matrix with K by default) → a :class:`Correspondences` whose
 row i is goal keypoint i, so ids stay stable for recurrent controllers.
 
-With ``track`` on (:class:`~vs_perception.core.tracking.TrackConfig`), a frame between detections moves
+With ``tracking.enabled`` (:class:`~vs_perception.core.tracking.TrackConfig`), a frame between detections moves
 the last frame's valid rows with pyramidal Lucas–Kanade (forward–backward checked) and verifies them with
 the same RANSAC; a row keeps its goal id, so tracking never changes which goal keypoint a point is. The
-observer detects and matches again every ``redetect_every`` frames, and at once in a frame whose tracked
-inliers fall below ``min_track_inliers`` or ``min_track_fraction`` of the last detection's.
+observer detects and matches again every ``tracking.redetect_every`` frames, and at once in a frame whose tracked
+inliers fall below ``tracking.min_inliers`` or ``tracking.min_fraction`` of the last detection's.
 
 Example:
-    >>> obs = Observer(ObserverConfig(detector="sift"))
+    >>> obs = Observer(from_mapping(ObserverConfig, {"features.detector": "sift"}))
     >>> goal = obs.set_goal(goal_rgb, goal_depth_m, camera)        # goal with itself, all valid
     >>> corr = obs.observe(current_rgb, current_depth_m, stamp=t)  # aligned to the goal rows
 """
@@ -28,7 +28,7 @@ from vs_common.core.config import check_range, describe
 from vs_common.core.errors import ConfigError, InputError, NotReadyError, ObservationError
 
 from vs_perception.core.features import FeatureConfig, FeatureExtractor, Features, to_gray
-from vs_perception.core.matching import DescriptorMatcher, MatchConfig, geometric_inliers
+from vs_perception.core.matching import DescriptorMatcher, EstimatorConfig, MatchConfig
 from vs_perception.core.tracking import TrackConfig, track_points
 from vs_perception.core.types import Correspondences
 
@@ -40,9 +40,15 @@ OBSERVER_STAGES = ("detect_ms", "match_ms", "track_ms", "ransac_ms")
 
 
 @dataclass(frozen=True)
-class ObserverConfig(FeatureConfig, MatchConfig, TrackConfig):
-    """Observer settings: the detector, matching and tracking fields, and how depth is sampled."""
+class ObserverConfig:
+    """Observer settings: detection, matching, outlier rejection and tracking (nested configs, parameters
+    ``features.*``, ``matching.*``, ``estimator.*``, ``tracking.*``), and how depth is sampled."""
 
+    features: FeatureConfig = describe("Keypoint detection and description.", default_factory=FeatureConfig)
+    matching: MatchConfig = describe("Descriptor matching current → goal.", default_factory=MatchConfig)
+    estimator: EstimatorConfig = describe("Outlier rejection by a robustly fitted two-view model.",
+                                          default_factory=EstimatorConfig)
+    tracking: TrackConfig = describe("Tracking between detections.", default_factory=TrackConfig)
     depth_window: int = describe(
         "Side of the square window (pixels, odd) whose median valid depth is a keypoint's depth; 1 = nearest pixel.",
         default=3)
@@ -50,23 +56,11 @@ class ObserverConfig(FeatureConfig, MatchConfig, TrackConfig):
     max_depth_m: float = describe("Depths above this (m) are treated as unknown.", default=10.0)
 
     def __post_init__(self) -> None:
-        FeatureConfig.__post_init__(self)
-        MatchConfig.__post_init__(self)
-        TrackConfig.__post_init__(self)
         check_range("depth_window", self.depth_window, 1, 31)
         if self.depth_window % 2 == 0:
             raise ConfigError(f"depth_window={self.depth_window} must be odd (1, 3, 5, ...)")
         check_range("min_depth_m", self.min_depth_m, 0.0)
         check_range("max_depth_m", self.max_depth_m, self.min_depth_m, lo_open=True)
-
-    def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(detector=self.detector, max_keypoints=self.max_keypoints,
-                             detect_scale=self.detect_scale)
-
-    def match_config(self) -> MatchConfig:
-        return MatchConfig(match_strategy=self.match_strategy, matcher=self.matcher, ratio=self.ratio,
-                           geometric_model=self.geometric_model, ransac_method=self.ransac_method,
-                           ransac_confidence=self.ransac_confidence, ransac_threshold_px=self.ransac_threshold_px)
 
 
 def _check_depth(depth: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
@@ -125,8 +119,8 @@ class Observer:
 
     def __init__(self, config: ObserverConfig | None = None) -> None:
         self.config = config or ObserverConfig()
-        self._extractor = FeatureExtractor(self.config.feature_config())
-        self._matcher = DescriptorMatcher(self.config.match_config())
+        self._extractor = FeatureExtractor(self.config.features)
+        self._matcher = DescriptorMatcher(self.config.matching)
         self._goal: Correspondences | None = None
         self._goal_features: Features | None = None
         self._track: _TrackState | None = None
@@ -187,7 +181,7 @@ class Observer:
         self._goal = Correspondences(
             camera=camera, goal_uv=feats.uv, current_uv=feats.uv.copy(), valid=np.ones(n, bool),
             goal_ids=np.arange(n), score=np.ones(n), goal_depth=goal_depth, current_depth=goal_depth.copy(),
-            goal_id=goal_id, info={"num_keypoints": n, "detector": self.config.detector})
+            goal_id=goal_id, info={"num_keypoints": n, "detector": self.config.features.detector})
         return self._goal
 
     def observe(self, image_rgb: np.ndarray, depth: np.ndarray | None = None, stamp: float = 0.0) -> Correspondences:
@@ -214,7 +208,7 @@ class Observer:
         goal, gf = self._goal, self._goal_features
         self._check_image(image_rgb, goal.camera)
         d_map = _check_depth(depth, image_rgb.shape[:2])
-        c = self.config
+        c, tc = self.config, self.config.tracking
         t0 = time.perf_counter()
         gray = to_gray(image_rgb)
         n = len(gf)
@@ -224,18 +218,17 @@ class Observer:
         times = dict.fromkeys(OBSERVER_STAGES, 0.0)
         mode, num_keypoints, num_matches, num_inliers = "detect", 0, 0, 0
         st = self._track
-        if c.track and st is not None and st.since_detect + 1 < c.redetect_every:
+        if tc.enabled and st is not None and st.since_detect + 1 < tc.redetect_every:
             rows = np.flatnonzero(st.valid)
             t1 = time.perf_counter()
-            uv, ok, _ = track_points(st.gray, gray, st.uv[rows], c.lk_window_px, c.lk_levels, c.fb_max_px)
+            uv, ok, _ = track_points(st.gray, gray, st.uv[rows], tc.lk_window_px, tc.lk_levels, tc.fb_max_px)
             rows, uv = rows[ok], uv[ok]
             t2 = time.perf_counter()
-            inl = geometric_inliers(uv, goal.goal_uv[rows], goal.camera.K, c.geometric_model, c.ransac_method,
-                                    c.ransac_confidence, c.ransac_threshold_px)
+            inl = c.estimator.inliers(uv, goal.goal_uv[rows], goal.camera.K)
             t3 = time.perf_counter()
             times["track_ms"], times["ransac_ms"] = 1e3 * (t2 - t1), 1e3 * (t3 - t2)
             kept = int(inl.sum())
-            if kept >= max(c.min_track_inliers, c.min_track_fraction * st.detected_inliers) and kept > 0:
+            if kept >= max(tc.min_inliers, tc.min_fraction * st.detected_inliers) and kept > 0:
                 mode, num_matches, num_inliers = "track", len(rows), kept
                 current_uv[rows[inl]] = uv[inl]
                 valid[rows[inl]] = True
@@ -249,9 +242,7 @@ class Observer:
             num_keypoints = len(feats)
             if matches is not None and len(matches):
                 num_matches = len(matches)
-                inl = geometric_inliers(feats.uv[matches.query], gf.uv[matches.train], goal.camera.K,
-                                        c.geometric_model, c.ransac_method, c.ransac_confidence,
-                                        c.ransac_threshold_px)
+                inl = c.estimator.inliers(feats.uv[matches.query], gf.uv[matches.train], goal.camera.K)
                 m = matches.select(inl)
                 num_inliers = len(m)
                 current_uv[m.train] = feats.uv[m.query]
@@ -261,7 +252,7 @@ class Observer:
             times["detect_ms"] = 1e3 * (t2 - t1)
             times["match_ms"] = 1e3 * (t3 - t2)
             times["ransac_ms"] += 1e3 * (t4 - t3)
-        if c.track:
+        if tc.enabled:
             self._track = _TrackState(
                 gray=gray, uv=current_uv.copy(), valid=valid.copy(), score=score.copy(),
                 since_detect=0 if mode == "detect" else st.since_detect + 1,  # type: ignore[union-attr]

@@ -28,17 +28,18 @@ _LK_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01)
 class TrackConfig:
     """Tracking between detections (off by default: the observer then detects and matches every frame)."""
 
-    track: bool = describe(
+    enabled: bool = describe(
         "Track the matched keypoints frame to frame (pyramidal Lucas-Kanade, forward-backward check) and "
         "detect + match only every redetect_every frames or when too few tracked inliers remain.", default=False)
     redetect_every: int = describe(
-        "With track: detect and match again on every this-many-th frame (1 = every frame, i.e. no tracking).",
+        "With tracking enabled: detect and match again on every this-many-th frame (1 = every frame, i.e. no "
+        "tracking).",
         default=5)
-    min_track_inliers: int = describe(
-        "With track: detect and match again when fewer tracked points survive the forward-backward check "
+    min_inliers: int = describe(
+        "With tracking enabled: detect and match again when fewer tracked points survive the forward-backward check "
         "and RANSAC.", default=20)
-    min_track_fraction: float = describe(
-        "With track: detect and match again when the tracked inliers fall below this fraction of the "
+    min_fraction: float = describe(
+        "With tracking enabled: detect and match again when the tracked inliers fall below this fraction of the "
         "inliers of the last detection.", default=0.5)
     lk_window_px: int = describe("Lucas-Kanade window side (pixels, odd).", default=21)
     lk_levels: int = describe("Lucas-Kanade pyramid levels above the full image (0 = no pyramid).", default=3)
@@ -48,8 +49,8 @@ class TrackConfig:
 
     def __post_init__(self) -> None:
         check_range("redetect_every", self.redetect_every, 1)
-        check_range("min_track_inliers", self.min_track_inliers, 0)
-        check_range("min_track_fraction", self.min_track_fraction, 0.0, 1.0)
+        check_range("min_inliers", self.min_inliers, 0)
+        check_range("min_fraction", self.min_fraction, 0.0, 1.0)
         check_range("lk_window_px", self.lk_window_px, 3, 101)
         check_range("lk_levels", self.lk_levels, 0, 8)
         check_range("fb_max_px", self.fb_max_px, 0.0, lo_open=True)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
-from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import VisualServoError
 from vs_common.core.frames import COLOR_OPTICAL_FRAME
 from vs_common.core.topics import ALIGNED_DEPTH, COLOR_IMAGE, COLOR_INFO, GOAL, SET_GOAL
@@ -25,26 +21,9 @@ from vs_common.ros.qos import LATCHED_QOS, SENSOR_QOS
 
 from vs_msgs.msg import Goal as GoalMsg
 from vs_msgs.srv import SetGoal
-from vs_perception.core.features import DETECTORS, FeatureConfig, FeatureExtractor
-from vs_perception.core.goal_store import GoalStore
+from vs_perception.core.features import FeatureConfig, FeatureExtractor
+from vs_perception.core.goal_store import GoalNodeConfig, GoalStore
 from vs_perception.ros.conversions import goal_to_msg
-
-
-@dataclass(frozen=True)
-class GoalNodeConfig:
-    """The goal node's parameters; all but ``goal_dir`` (read at start-up) may change at run time."""
-
-    distance_prior_m: float = describe(
-        "Camera-to-scene distance at the goal (m) for CNS-style controllers; NaN = from goal depth", default=math.nan)
-    detector: str = describe(f"Detector used to check that a new goal has keypoints, one of {list(DETECTORS)}",
-                             default="akaze")
-    goal_dir: str = describe("Goal folder to load at start ('' = none)", default="")
-    save_dir: str = describe("Folder to save every new goal into ('' = do not save)", default="")
-
-    def __post_init__(self) -> None:
-        check_choice("detector", self.detector, DETECTORS)
-        if not math.isnan(self.distance_prior_m):
-            check_range("distance_prior_m", self.distance_prior_m, 0.0, lo_open=True)
 
 
 class GoalNode(Node):

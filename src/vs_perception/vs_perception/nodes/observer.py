@@ -58,7 +58,8 @@ class ObserverNode(Node):
         super().__init__("observer", **kwargs)
         self.use_depth = declare_read_only(self, "use_depth", True,
                                            "Sample the aligned depth image at matched keypoints (current_depth)")
-        # Every observer setting may change at run time (ros2 param set /observer detector orb): see _reconfigure.
+        # Every observer setting may change at run time (ros2 param set /observer features.detector orb): see
+        # _reconfigure.
         self.observer = Observer(declare_config(self, ObserverConfig, dynamic=True, on_change=self._reconfigure))
         self._goal = None
         self._goal_stamp = 0.0

@@ -7,15 +7,15 @@ The robot side (twist → pose) is the robot bridge's sim backend; this node onl
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
-from vs_common.core.errors import InputError, VisualServoError
+from vs_common.core.config import check_choice, check_range, describe
+from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_common.core.frames import COLOR_OPTICAL_FRAME, DEPTH_OPTICAL_FRAME, INFRA1_OPTICAL_FRAME, camera_tree
 from vs_common.core.se3 import make_pose, pose_from_xyz_quat
 from vs_common.core.topics import (
@@ -34,28 +34,43 @@ from vs_common.core.topics import (
 from vs_common.ros.geometry import pose_to_matrix
 from vs_common.ros.image import array_to_image, metres_to_depth16, model_to_camera_info
 from vs_common.ros.main import spin_node
+from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS, SENSOR_QOS
 from vs_common.ros.tf import publish_static_transforms
 
 from vs_sim.core.cells import CAMERA_RATE_HZ, make_cell
-from vs_sim.core.scenes import load_scenes
+from vs_sim.core.scenes import ENVS, load_scenes
+
+
+@dataclass(frozen=True)
+class SimCameraConfig:
+    """The simulated camera's parameters, all read-only (the cell and its scene are built at start-up)."""
+
+    env: str = describe("Simulated environment: render or image", default="render")
+    scene_id: str = describe("Scene to load ('' = the first)", default="")
+    rate_hz: float = describe("Frame rate (Hz); rendering may cap it", default=CAMERA_RATE_HZ)
+    hand_eye_xyz: tuple[float, ...] = describe(
+        "Camera optical frame origin in the TCP frame (m); same as the bridge's", default=(0.0, 0.0, 0.05))
+    hand_eye_quat_xyzw: tuple[float, ...] = describe(
+        "Camera optical frame orientation in the TCP frame (x, y, z, w)", default=(0.0, 0.0, 0.0, 1.0))
+    enable_depth: bool = describe("Publish depth", default=True)
+    enable_infra: bool = describe("Publish the IR stereo pair (infra1/infra2)", default=False)
+
+    def __post_init__(self) -> None:
+        check_choice("env", self.env, ENVS)
+        check_range("rate_hz", self.rate_hz, 0.0, lo_open=True)
+        if len(self.hand_eye_xyz) != 3 or len(self.hand_eye_quat_xyzw) != 4:
+            raise ConfigError(f"hand_eye_xyz / hand_eye_quat_xyzw must hold 3 / 4 numbers, got "
+                              f"{list(self.hand_eye_xyz)} / {list(self.hand_eye_quat_xyzw)}")
 
 
 class SimCameraNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("camera", namespace="/camera", **kwargs)
-        d = partial(ParameterDescriptor, read_only=True)  # the cell and its scene are built once, here
-        env = self.declare_parameter("env", "render", d(description="Simulated environment: render or image")).value
-        scene_id = self.declare_parameter("scene_id", "", d(description="Scene to load ('' = the first)")).value
-        rate = self.declare_parameter("rate_hz", CAMERA_RATE_HZ, d(
-            description="Frame rate (Hz); rendering may cap it")).value
-        xyz = self.declare_parameter("hand_eye_xyz", [0.0, 0.0, 0.05], d(
-            description="Camera optical frame origin in the TCP frame (m); same as the bridge's")).value
-        quat = self.declare_parameter("hand_eye_quat_xyzw", [0.0, 0.0, 0.0, 1.0], d(
-            description="Camera optical frame orientation in the TCP frame (x, y, z, w)")).value
-        self.enable_depth = self.declare_parameter("enable_depth", True, d(description="Publish depth")).value
-        self.enable_infra = self.declare_parameter("enable_infra", False, d(
-            description="Publish the IR stereo pair (infra1/infra2)")).value
+        cfg = declare_config(self, SimCameraConfig)  # read-only: the cell and its scene are built once, here
+        env, scene_id, rate = cfg.env, cfg.scene_id, cfg.rate_hz
+        xyz, quat = cfg.hand_eye_xyz, cfg.hand_eye_quat_xyzw
+        self.enable_depth, self.enable_infra = cfg.enable_depth, cfg.enable_infra
         self.tcp_T_cam = pose_from_xyz_quat(xyz, quat)
         self.cell = make_cell(env)
         scenes = load_scenes(env, ids=[scene_id] if scene_id else None)

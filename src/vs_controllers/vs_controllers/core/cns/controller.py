@@ -39,7 +39,7 @@ from vs_controllers.core.cns.graph import GraphBuilder, GraphConfig, collate
 from vs_controllers.core.cns.network import GraphVS, T, postprocess
 from vs_controllers.core.protocol import ControlOutput
 
-__all__ = ["CNSConfig", "CNSController", "default_checkpoint", "make_cns_controller"]
+__all__ = ["CNSConfig", "CNSController", "NetworkConfig", "default_checkpoint", "make_cns_controller"]
 
 DISTANCE_SOURCES = ("auto", "config")
 
@@ -53,31 +53,40 @@ def default_checkpoint() -> Path:
 
 
 @dataclass(frozen=True)
-class CNSConfig:
-    """CNS controller settings."""
+class NetworkConfig:
+    """The GraphVS network: its weights and where it runs (``CNSConfig.network``)."""
 
     checkpoint: str = describe(
         "GraphVS weights: our checkpoint or the authors' cns_state_dict.pth; "
         "empty = the shipped default (weights/cns_table.pt).",
         default="")
-    distance_source: str = describe(
-        "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
-        "config: always distance_prior_m.", default="auto")
-    distance_prior_m: float = describe("Distance prior d (m): camera to scene centre at the goal.", default=0.7)
-    min_points: int = describe("Fewest valid correspondences to compute a twist (authors: 3).", default=3)
-    ap_damping: float = describe("Affinity-propagation damping of the goal clustering (authors: 0.9).", default=0.9)
-    cluster_seed: int = describe("Seed of the clustering's tie-breaking.", default=0)
     device: str = describe("torch device for the network (cpu, cuda).", default="cpu")
     threads: int = describe(
         "torch CPU threads for this process (0 = torch's default, all cores). One is fastest for a ~3 ms "
         "step and leaves the other cores to the observer and the robot bridge.", default=1)
 
     def __post_init__(self) -> None:
+        check_range("threads", self.threads, 0)
+
+
+@dataclass(frozen=True)
+class CNSConfig:
+    """CNS controller settings: the network (``network.*``), the goal clustering of the correspondence graph
+    (``graph.*``, :class:`~vs_controllers.core.cns.graph.GraphConfig`, the training's too) and Eq. 3's prior."""
+
+    network: NetworkConfig = describe("The GraphVS network.", default_factory=NetworkConfig)
+    graph: GraphConfig = describe("Goal clustering of the correspondence graph (authors' rules).",
+                                  default_factory=GraphConfig)
+    distance_source: str = describe(
+        "auto: goal.info['distance_prior_m'], else median valid goal depth, else distance_prior_m; "
+        "config: always distance_prior_m.", default="auto")
+    distance_prior_m: float = describe("Distance prior d (m): camera to scene centre at the goal.", default=0.7)
+    min_points: int = describe("Fewest valid correspondences to compute a twist (authors: 3).", default=3)
+
+    def __post_init__(self) -> None:
         check_choice("distance_source", self.distance_source, DISTANCE_SOURCES)
         check_range("distance_prior_m", self.distance_prior_m, 0.0, lo_open=True)
         check_range("min_points", self.min_points, 1)
-        check_range("ap_damping", self.ap_damping, 0.5, 1.0, hi_open=True)
-        check_range("threads", self.threads, 0)
 
 
 class CNSController:
@@ -87,20 +96,21 @@ class CNSController:
 
     Args:
         config: settings.
-        net: an already loaded network (otherwise ``config.checkpoint`` is loaded).
+        net: an already loaded network (otherwise ``config.network.checkpoint`` is loaded).
     """
 
     name = "cns"
 
     def __init__(self, config: CNSConfig | None = None, net: GraphVS | None = None) -> None:
         self.config = config or CNSConfig()
-        if self.config.threads > 0:
-            torch.set_num_threads(self.config.threads)  # process-wide: torch has one intra-op pool
+        nc = self.config.network
+        if nc.threads > 0:
+            torch.set_num_threads(nc.threads)  # process-wide: torch has one intra-op pool
         if net is None:
-            net = GraphVS.from_checkpoint(self.config.checkpoint or default_checkpoint(), self.config.device)
-        self.device = torch.device(self.config.device)
+            net = GraphVS.from_checkpoint(nc.checkpoint or default_checkpoint(), nc.device)
+        self.device = torch.device(nc.device)
         self.net = net.to(self.device).eval()
-        self.graphs = GraphBuilder(GraphConfig(ap_damping=self.config.ap_damping, seed=self.config.cluster_seed))
+        self.graphs = GraphBuilder(self.config.graph)
         self.hidden: torch.Tensor | None = None
         self._goal_terms: tuple[torch.Tensor, torch.Tensor] | None = None
         self.distance_m = self.config.distance_prior_m
