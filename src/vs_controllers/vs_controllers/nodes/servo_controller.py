@@ -8,7 +8,6 @@ status message, never an exception out of a callback.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import Image
-from vs_common.core.config import check_choice
+from vs_common.core.config import check_choice, config_fields, flatten_config
 from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_common.core.frames import COLOR_OPTICAL_FRAME
 from vs_common.core.paths import resolve_config
@@ -48,6 +47,7 @@ from vs_controllers.core.pipelines import (
     loop_settings,
     make_controller,
     pipeline_names,
+    pipeline_sections,
 )
 from vs_controllers.core.session import ServoSession, ServoState, SessionConfig, StepResult
 from vs_msgs.action import Servo
@@ -75,15 +75,16 @@ class ServoControllerNode(Node):
         session_cfg = declare_config(self, SessionConfig, prefix="session.")
         # The controller's settings are parameters controller.<field>, the loop's loop.<field>, defaults from the
         # pipeline file; the loop's may change at run time (ros2 param set /servo_controller loop.gain 0.8).
-        path = resolve_config(cfg_file or spec.config_file)
-        cls, file_values = controller_settings(self.pipeline, path)
-        live = [f.name for f in dataclasses.fields(cls) if f.name in RUNTIME_FIELDS]
+        # Nested controller settings are dotted (controller.graph.ap_damping); the file is parsed once, here.
+        sections = pipeline_sections(self.pipeline, resolve_config(cfg_file or spec.config_file))
+        cls, file_values = controller_settings(self.pipeline, sections)
+        live = [name for name, _, _ in config_fields(cls) if name in RUNTIME_FIELDS]
         ctrl_cfg = declare_config(self, cls, prefix="controller.", overrides=file_values, dynamic=live,
                                   on_change=self._set_controller_config)
         loop_cfg = declare_config(self, LoopConfig, prefix="loop.",
-                                  overrides=dataclasses.asdict(loop_settings(self.pipeline, path)), dynamic=True,
+                                  overrides=flatten_config(loop_settings(self.pipeline, sections)), dynamic=True,
                                   on_change=self._set_loop_config)
-        controller = make_controller(self.pipeline, dataclasses.asdict(ctrl_cfg))
+        controller = make_controller(self.pipeline, flatten_config(ctrl_cfg))
         depth_cfg = declare_config(self, KeypointDepthConfig, prefix="relative_depth.") \
             if spec.needs(Input.RELATIVE_DEPTH) else None
         self.inputs = make_inputs(spec, {"relative_depth": depth_cfg})
