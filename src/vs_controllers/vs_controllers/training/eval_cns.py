@@ -12,11 +12,13 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from vs_controllers.core.cns.graph import collate
+from vs_controllers.core.cns.graph import GraphBatch, collate
 from vs_controllers.core.cns.network import GraphVS, postprocess
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
@@ -25,7 +27,9 @@ __all__ = ["evaluate"]
 
 @torch.no_grad()
 def evaluate(net: GraphVS, env_cfg: EnvConfig | None = None, episodes: int = 32, steps: int = 300,
-             seed: int = 2022, success_re_deg: float = 3.0, success_te_m: float = 0.03) -> dict[str, float]:
+             seed: int = 2022, success_re_deg: float = 3.0, success_te_m: float = 0.03,
+             make_env: Callable[[EnvConfig, int, int], PointEnvBatch] = PointEnvBatch,
+             collate_fn: Callable[[list[Any]], GraphBatch] = collate) -> dict[str, float]:
     """Closed-loop roll-outs of ``net`` on ``episodes`` fixed scenes.
 
     Args:
@@ -35,6 +39,8 @@ def evaluate(net: GraphVS, env_cfg: EnvConfig | None = None, episodes: int = 32,
         steps: steps per episode (each is ``gain·dt`` = 0.04 s of motion with the defaults).
         seed: scene seed (same seed → same scenes).
         success_re_deg, success_te_m: success thresholds on the final rotation / translation error.
+        make_env: ``(cfg, episodes, seed) → environments`` (another policy's environments, e.g. Depth-PC's).
+        collate_fn: batches that environment's graphs for ``net``.
 
     Returns:
         success rate, median / mean final errors (deg, mm) of all and of successful episodes,
@@ -45,12 +51,12 @@ def evaluate(net: GraphVS, env_cfg: EnvConfig | None = None, episodes: int = 32,
     was_training = net.training
     net.eval()
     t0 = time.perf_counter()
-    env = PointEnvBatch(cfg, episodes, seed=seed)
+    env = make_env(cfg, episodes, seed)
     te0, re0 = env.errors()
     hidden = None
     d = torch.from_numpy(env.dists()).float()
     for _ in range(steps):
-        v_dir, l, hidden = net(collate(env.observe()), hidden)
+        v_dir, l, hidden = net(collate_fn(env.observe()), hidden)
         env.step(postprocess(v_dir, l, d).double().numpy())
     te, re = env.errors()
     net.train(was_training)

@@ -166,15 +166,14 @@ class PointEnvBatch:
         """New scene, goal and initial pose for environment ``b`` (clusters its goal once)."""
         c, rng = self.cfg, self.rng
         n = int(rng.integers(c.num_points_min, c.num_points_max + 1))
-        if c.table_scenes > 0 and rng.uniform() < c.table_scenes:
-            pts = sample_table_points(n, rng, float(rng.uniform(*c.table_radius)))
-        else:
-            pts = sample_points(n, rng, c.scene_radius, c.scene_height)
+        all_pts = self.sample_scene(n)
         for _ in range(100):
             w_T_t = sample_camera_pose(rng, c.goal_r, c.goal_elev_deg, c.goal_perturb_deg)
             az_t = np.arctan2(w_T_t[1, 3], w_T_t[0, 3])
             az = az_t + np.radians(rng.uniform(-c.init_azimuth_deg, c.init_azimuth_deg))
             w_T_c = sample_camera_pose(rng, c.init_r, c.init_elev_deg, c.init_perturb_deg, azimuth=az)
+            pts = self.visible_points(all_pts, w_T_t, w_T_c)
+            n = len(pts)
             te, re = pose_error(w_T_t, w_T_c)
             goal_xy, ok_t = self._project(w_T_t, pts)
             if c.fov_mask:
@@ -196,6 +195,17 @@ class PointEnvBatch:
             ep.match_max = float(rng.uniform(0.6, 1.0))
         self.w_T_t[b], self.w_T_c[b], self.w_T_c0[b] = w_T_t, w_T_c, w_T_c
         self.steps[b] = 0
+
+    def sample_scene(self, n: int) -> np.ndarray:
+        """A new episode's scene points (n, 3) in the world: a table top or the paper's cylinder."""
+        c, rng = self.cfg, self.rng
+        if c.table_scenes > 0 and rng.uniform() < c.table_scenes:
+            return sample_table_points(n, rng, float(rng.uniform(*c.table_radius)))
+        return sample_points(n, rng, c.scene_radius, c.scene_height)
+
+    def visible_points(self, pts: np.ndarray, w_T_t: np.ndarray, w_T_c: np.ndarray) -> np.ndarray:
+        """The scene points an episode keeps for its goal and initial cameras (CNS: all of them)."""
+        return pts
 
     @staticmethod
     def _project(w_T_c: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

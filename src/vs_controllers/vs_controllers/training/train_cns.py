@@ -24,8 +24,10 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,12 +35,13 @@ import yaml
 from tqdm import tqdm
 from vs_common.core.config import check_range, describe, from_mapping, load_yaml
 
-from vs_controllers.core.cns.graph import GraphConfig, collate
+from vs_controllers.core.cns.graph import GraphBatch, GraphConfig, collate
 from vs_controllers.core.cns.network import GraphVS, T_inv, postprocess
 from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
-__all__ = ["CNSTrainingConfig", "TrainConfig", "cns_loss", "load_config", "train"]
+__all__ = ["CNSTrainingConfig", "TrainConfig", "cns_loss", "load_config", "reset_finished", "rollout_step", "train",
+           "update"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,58 @@ class CNSTrainingConfig:
                                   default_factory=GraphConfig)
 
 
+def rollout_step(net: GraphVS, env: PointEnvBatch, hidden: list[torch.Tensor | None], expert: np.ndarray,
+                 norm_weight: float, collate_fn: Callable[[list[Any]], GraphBatch] = collate,
+                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]:
+    """One time step of the B environments under the policy (DAgger-like): observe, predict, label every
+    state with the PBVS expert, act (expert-driven and abnormal environments take the expert's twist).
+
+    Args:
+        net: the policy (GraphVS or a subclass; ``collate_fn`` batches its environments' graphs).
+        env: the environments; hidden: (C_b, H) state per environment (None: zeros); expert: (B,) bool.
+        norm_weight: weight of Eq. 4's norm loss.
+
+    Returns:
+        direction and norm losses (scalars with gradients), the new hidden state per environment.
+    """
+    graphs = env.observe()
+    batch = collate_fn(graphs)
+    h0 = torch.cat([h if h is not None else net.init_hidden(g.num_clusters) for h, g in zip(hidden, graphs)])
+    v_dir, l, h1 = net(batch, h0)
+    gt = env.expert()
+    d = env.dists()
+    vel_si = torch.from_numpy(np.concatenate([gt[:, :3] / d[:, None], gt[:, 3:]], axis=1)).float()
+    dir_loss, norm_loss = cns_loss(v_dir, l, vel_si, norm_weight)
+    with torch.no_grad():
+        action = postprocess(v_dir, l, torch.from_numpy(d).float()).double().numpy()
+    use_gt = expert | env.abnormal()
+    action[use_gt] = gt[use_gt]
+    env.step(action)
+    return dir_loss, norm_loss, list(torch.split(h1, [g.num_clusters for g in graphs]))
+
+
+def update(net: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """One optimiser step on the summed loss of a truncated-BPTT window (gradient-norm clip)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    opt.step()
+
+
+def reset_finished(env: PointEnvBatch, env_cfg: EnvConfig, hidden: list[torch.Tensor | None],
+                   expert: np.ndarray, n_expert: int, teacher_p: float) -> None:
+    """Start new episodes where one ended (settings ``env_cfg``, the curriculum's now), in place:
+    their hidden state becomes None, and each is expert-driven with probability ``teacher_p``
+    (always for the first ``n_expert`` environments)."""
+    done = env.done()
+    if done.any():
+        env.cfg = env_cfg
+        for b in np.flatnonzero(done):
+            env.reset_env(int(b))
+            hidden[b] = None
+            expert[b] = b < n_expert or env.rng.uniform() < teacher_p
+
+
 def load_config(path: str | Path | None) -> tuple[TrainConfig, EnvConfig, GraphConfig]:
     """Read ``train`` / ``env`` / ``graph`` sections of a YAML file (missing sections: defaults) through
     :class:`CNSTrainingConfig`; unknown sections and keys fail, naming the valid ones."""
@@ -195,39 +250,17 @@ def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path
         teacher_p = _lerp(tc.teacher_start, tc.teacher_end, progress / tc.teacher_decay if tc.teacher_decay else 1)
         for group in opt.param_groups:
             group["lr"] = _lr_at(tc, it)
-        graphs = env.observe()
-        batch = collate(graphs)
-        h0 = torch.cat([h if h is not None else net.init_hidden(g.num_clusters) for h, g in zip(hidden, graphs)])
-        v_dir, l, h1 = net(batch, h0)
-        gt = env.expert()
-        d = env.dists()
-        vel_si = torch.from_numpy(np.concatenate([gt[:, :3] / d[:, None], gt[:, 3:]], axis=1)).float()
-        dir_loss, norm_loss = cns_loss(v_dir, l, vel_si, tc.norm_weight)
+        dir_loss, norm_loss, hidden = rollout_step(net, env, hidden, expert, tc.norm_weight)
         acc = acc + dir_loss + norm_loss
         window["dir"].append(dir_loss.item())
         window["norm"].append(norm_loss.item())
         window["loss"].append(window["dir"][-1] + window["norm"][-1])
-        with torch.no_grad():
-            action = postprocess(v_dir, l, torch.from_numpy(d).float()).double().numpy()
-        use_gt = expert | env.abnormal()
-        action[use_gt] = gt[use_gt]
-        env.step(action)
-        hidden = list(torch.split(h1, [g.num_clusters for g in graphs]))
         it += 1
         if it % tc.tbptt == 0:
-            opt.zero_grad(set_to_none=True)
-            acc.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip)
-            opt.step()
+            update(net, opt, acc, tc.grad_clip)
             acc = torch.zeros(())
-            hidden = [h.detach() for h in hidden]
-        done = env.done()
-        if done.any():
-            env.cfg = _env_cfg_at(env_cfg, tc, it / tc.iterations)
-            for b in np.flatnonzero(done):
-                env.reset_env(int(b))
-                hidden[b] = None
-                expert[b] = b < n_expert or env.rng.uniform() < teacher_p
+            hidden = [None if h is None else h.detach() for h in hidden]
+        reset_finished(env, _env_cfg_at(env_cfg, tc, it / tc.iterations), hidden, expert, n_expert, teacher_p)
         bar.update(1)
         if it % tc.log_every == 0:
             te, re = env.errors()

@@ -35,7 +35,7 @@ from vs_common.core.config import check_choice, check_range, describe, from_mapp
 from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_perception.core.types import Correspondences
 
-from vs_controllers.core.cns.graph import GraphBuilder, GraphConfig, collate
+from vs_controllers.core.cns.graph import GraphBatch, GraphBuilder, GraphConfig, NodeGraph, collate
 from vs_controllers.core.cns.network import GraphVS, T, postprocess
 from vs_controllers.core.protocol import ControlOutput
 
@@ -156,6 +156,10 @@ class CNSController:
                 return float(np.median(z))
         return c.distance_prior_m
 
+    def _batch(self, graph: NodeGraph) -> GraphBatch:
+        """This frame's graph as the network's input on its device (a subclass's graphs batch their own way)."""
+        return collate([graph]).to(self.device)
+
     def reset(self) -> None:
         """Forget the recurrent state (the next step starts from zeros), keep the goal."""
         self.hidden = None
@@ -176,7 +180,7 @@ class CNSController:
             graph = self.graphs.build(obs, self.distance_m)
             if graph.node_mask.sum() < self.config.min_points:
                 return ControlOutput.zero("too few valid correspondences belong to the goal")
-            batch = collate([graph]).to(self.device)
+            batch = self._batch(graph)
             t1 = time.perf_counter()
             if self._goal_terms is None:
                 # The goal branch of the encoder depends on the goal alone: once per goal.

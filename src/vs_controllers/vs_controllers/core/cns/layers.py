@@ -139,6 +139,13 @@ class Encoder(nn.Module):
             add_self_loops=False)
         self.fuse = nn.Linear(2 * hidden_dim, hidden_dim)
 
+    def embed_nodes(self, g: GraphBatch, current: bool) -> Tensor:
+        """Node embeddings ``e = ReLU(W_in s)`` (Nn, H) of the current (or goal) keypoints.
+
+        The one place a subclass changes what a node carries (Depth-PC fuses depth in here).
+        """
+        return F.relu(self.embed(g.x_cur if current else g.x_tar))
+
     def _ptconv_terms(self, e_src: Tensor, e_dst: Tensor, pos_src: Tensor, pos_dst: Tensor, src: Tensor,
                       dst: Tensor) -> tuple[Tensor, Tensor]:
         """Per-edge PTConv logits and values, (E, H) each, for edges ``src → dst``."""
@@ -154,7 +161,7 @@ class Encoder(nn.Module):
 
     def goal_terms(self, g: GraphBatch) -> tuple[Tensor, Tensor]:
         """Goal-branch PTConv logits and values of every node's (unpruned) E⁰ edge, (Nn, H) each."""
-        e_tar = F.relu(self.embed(g.x_tar))
+        e_tar = self.embed_nodes(g, current=False)
         pos = torch.cat([g.x_tar, g.x_tar], dim=-1)
         nodes = torch.arange(g.x_tar.shape[0], device=g.x_tar.device)
         return self._ptconv_terms(e_tar, e_tar[g.cluster_centers], pos, pos[g.cluster_centers], nodes, g.node_cluster)
@@ -169,8 +176,8 @@ class Encoder(nn.Module):
         src, dst = g.e01
         num_c = g.cluster_centers.shape[0]
         centres = g.cluster_centers
-        e_cur = F.relu(self.embed(g.x_cur))
-        e_tar = F.relu(self.embed(g.x_tar))
+        e_cur = self.embed_nodes(g, current=True)
+        e_tar = self.embed_nodes(g, current=False)
         pos_c = g.x_tar[centres]
         pos_dst = torch.cat([pos_c, pos_c], dim=-1)
         y_cur = F.relu(self._aggregate(*self._ptconv_terms(
