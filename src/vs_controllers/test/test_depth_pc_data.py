@@ -197,6 +197,18 @@ def test_mismatched_points_keep_their_depth_and_held_mismatches_swap_it():
         np.testing.assert_allclose(g.z_cur, normalise_depth(z_swapped, g.node_mask), atol=1e-6)  # ... with depths
 
 
+def test_dropped_out_points_carry_no_depth_and_no_attention():
+    cfg = EnvConfig(num_points_min=150, num_points_max=200, max_missing_ratio=0.8)
+    env = DepthPCEnvBatch(cfg, DepthEnvConfig(num_objects=3), DepthErrorConfig(), 4, seed=8)
+    graphs = env.observe()
+    assert any((~g.node_mask).any() for g in graphs)
+    for g in graphs:
+        missing = np.flatnonzero(~g.node_mask)
+        assert np.all(g.z_cur[missing] == 0) and not np.isin(g.att_cur, missing).any()
+        assert np.all((g.z_cur >= 0) & (g.z_cur <= 1)) and np.all((g.z_tar >= 0) & (g.z_tar <= 1))
+        assert g.att_tar.shape[1] >= g.att_cur.shape[1]  # the goal attends over every goal node
+
+
 def test_depth_env_config_is_validated():
     for bad in ({"object_scenes": 2.0}, {"attention_scope": "batch"}, {"voxel_m": 0.0}):
         with pytest.raises(ConfigError):
