@@ -48,7 +48,7 @@ def _config_groups(module: Any) -> list[tuple[type, str, Mapping[str, str]]]:
     if name.endswith("observer"):
         return [(module.ObserverConfig, "", {})]
     if name.endswith("relative_depth_node"):
-        return [(module.RelativeDepthNodeConfig, "", {}), (module.RelativeDepthConfig, "model.", {})]
+        return [(module.RelativeDepthNodeConfig, "", {})]  # model.*: its nested RelativeDepthConfig
     if name.endswith("servo_controller"):
         return [(module.SessionConfig, "session.", {})]
     if name.endswith("sim_camera"):

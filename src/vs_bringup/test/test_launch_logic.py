@@ -52,7 +52,7 @@ def test_arguments_are_declared_with_descriptions_and_choices():
         if a.choices:
             assert a.default in a.choices, a.name
     by_name = {a.name: a for a in L.LAUNCH_ARGUMENTS}
-    assert by_name["pipeline"].choices == ("ibvs", "cns")  # the pipelines that run end to end today
+    assert by_name["pipeline"].choices == ("ibvs", "cns", "depth_pc")  # the pipelines that run end to end today
     assert by_name["observer"].choices == ("auto", "sift", "orb", "akaze")
     # Every declared argument is a LaunchArgs field and the defaults agree.
     assert L.parse_launch_args({}) == L.LaunchArgs()

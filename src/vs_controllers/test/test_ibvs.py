@@ -208,8 +208,8 @@ def test_pipeline_files_hold_only_what_differs() -> None:
     from pathlib import Path
 
     import yaml
-    from vs_common.core.config import flatten_mapping
-    from vs_controllers.core.pipelines import PIPELINES, pipeline_settings
+    from vs_common.core.config import flatten_config, flatten_mapping
+    from vs_controllers.core.pipelines import PIPELINES, node_config, pipeline_settings
 
     config = Path(__file__).resolve().parents[3] / "config"
     pipeline_of = {spec.config_file: name for name, spec in PIPELINES.items()}
@@ -228,8 +228,12 @@ def test_pipeline_files_hold_only_what_differs() -> None:
         for section, body in raw.items():
             if section == "extends":
                 continue
-            group = section if section in ("observer", "loop") else "controller"
-            before = flatten_mapping(without[group])
+            roles = PIPELINES[pipeline].nodes
+            group = section if section in ("observer", "loop") or section in roles else "controller"
+            if group in without:
+                before = flatten_mapping(without[group])
+            else:  # another node's section (relative_depth): its config class' defaults
+                before = flatten_config(node_config(PIPELINES[pipeline], group)())
             for key, value in flatten_mapping(body.get("ros__parameters", body) or {}).items():
                 assert value != before[key], f"{name}: {section}.{key} = {value!r} changes nothing"
         checked.append(name)

@@ -170,6 +170,17 @@ register_pipeline(PipelineSpec(
                     max_linear_mps=0.3, max_angular_rps=1.0)))
 
 
+register_pipeline(PipelineSpec(
+    name="depth_pc", summary="keypoints + relative depth → Depth-PC graph → GNN → twist (Depth-PC)",
+    inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
+    controller="vs_controllers.core.depth_pc.controller:make_depth_pc_controller",
+    controller_config="vs_controllers.core.depth_pc.controller:DepthPCConfig",
+    observer_config="vs_perception.core.observer:ObserverConfig",
+    # CNS's loop: the network is trained like CNS's (m/s, rad/s at unit gain).
+    loop=LoopConfig(gain_mode="adaptive", gain=1.0, gain_zero=2.0, gain_inf=1.0, gain_slope=100.0,
+                    max_linear_mps=0.3, max_angular_rps=1.0)))
+
+
 def pipeline_names() -> list[str]:
     """The registered pipelines, in registration order (the IBVS baseline first)."""
     return list(PIPELINES)
@@ -212,6 +223,7 @@ def make_controller(name: str, config: Mapping[str, Any] | None = None) -> Contr
 #: node declares.
 NODE_CONFIGS: dict[str, str] = {
     "goal": "vs_perception.core.goal_store:GoalNodeConfig",
+    "relative_depth": "vs_perception.core.relative_depth:RelativeDepthNodeConfig",
 }
 
 

@@ -31,12 +31,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 from vs_common.core.config import check_choice, check_range, describe
-from vs_common.core.errors import InputError, WeightsNotFoundError
+from vs_common.core.errors import ConfigError, InputError, WeightsNotFoundError
 
 DEFAULT_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 OUTPUTS = ("depth_pc", "disparity")
+#: Where the relative_depth node's maps come from (:class:`RelativeDepthNodeConfig`).
+SOURCES = ("depth_anything", "aligned", "sgbm")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,29 @@ class RelativeDepthConfig:
         check_range("input_size", self.input_size, 14, 4096)
         check_choice("output", self.output, OUTPUTS)
         check_range("num_threads", self.num_threads, 0, 256)
+
+
+@dataclass(frozen=True)
+class RelativeDepthNodeConfig:
+    """Which relative-depth source the relative_depth node runs (vs_perception.nodes.relative_depth_node)."""
+
+    source: str = describe("'depth_anything' (colour → DA V2), 'aligned' (the camera's aligned depth), 'sgbm' "
+                           "(IR pair → StereoSGBM, needs the infra streams).", default="depth_anything")
+    fallback: str = describe("Source used when Depth Anything weights are missing: 'aligned', 'sgbm' or "
+                             "'none' (fail).", default="aligned")
+    color_t_ir: tuple[float, ...] = describe(
+        "sgbm: infra1's optical centre in the colour optical frame (m; same orientation assumed): 0 in the "
+        "simulated cell, a D435's factory extrinsics (~15 mm along x) on the real camera.", default=(0.0, 0.0, 0.0))
+    log_every: int = describe("Log the mean latency and dropped frames every N maps (0 = never).", default=30)
+    model: RelativeDepthConfig = describe("Depth Anything V2 (source depth_anything).",
+                                          default_factory=RelativeDepthConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("source", self.source, SOURCES)
+        check_choice("fallback", self.fallback, ("none", "aligned", "sgbm"))
+        if len(self.color_t_ir) != 3 or not np.all(np.isfinite(self.color_t_ir)):
+            raise ConfigError(f"color_t_ir={list(self.color_t_ir)} must be 3 finite numbers (m)")
+        check_range("log_every", self.log_every, 0)
 
 
 def check_rgb(image: np.ndarray) -> np.ndarray:

@@ -14,14 +14,11 @@ after the goal) is published latched, stamped with the goal's stamp (``sgbm``: t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
-from vs_common.core.config import check_choice, check_range, describe
-from vs_common.core.errors import ConfigError, VisualServoError, WeightsNotFoundError
+from vs_common.core.errors import VisualServoError, WeightsNotFoundError
 from vs_common.core.topics import (
     ALIGNED_DEPTH,
     COLOR_IMAGE,
@@ -40,31 +37,8 @@ from vs_common.ros.params import declare_config
 from vs_common.ros.qos import IMAGE_PUB_QOS, LATCHED_QOS, LATEST_QOS, SENSOR_QOS
 
 from vs_msgs.msg import Goal as GoalMsg
-from vs_perception.core.relative_depth import RelativeDepthConfig, RelativeDepthEstimator, metric_to_relative
+from vs_perception.core.relative_depth import RelativeDepthEstimator, RelativeDepthNodeConfig, metric_to_relative
 from vs_perception.core.stereo_depth import StereoDepthEstimator, stereo_depth_in_color
-
-SOURCES = ("depth_anything", "aligned", "sgbm")
-
-
-@dataclass(frozen=True)
-class RelativeDepthNodeConfig:
-    """Which relative-depth source the node runs."""
-
-    source: str = describe("'depth_anything' (colour → DA V2), 'aligned' (the camera's aligned depth), 'sgbm' "
-                           "(IR pair → StereoSGBM, needs the infra streams).", default="depth_anything")
-    fallback: str = describe("Source used when Depth Anything weights are missing: 'aligned', 'sgbm' or "
-                             "'none' (fail).", default="aligned")
-    color_t_ir: tuple[float, ...] = describe(
-        "sgbm: infra1's optical centre in the colour optical frame (m; same orientation assumed): 0 in the "
-        "simulated cell, a D435's factory extrinsics (~15 mm along x) on the real camera.", default=(0.0, 0.0, 0.0))
-    log_every: int = describe("Log the mean latency and dropped frames every N maps (0 = never).", default=30)
-
-    def __post_init__(self) -> None:
-        check_choice("source", self.source, SOURCES)
-        check_choice("fallback", self.fallback, ("none", "aligned", "sgbm"))
-        if len(self.color_t_ir) != 3 or not np.all(np.isfinite(self.color_t_ir)):
-            raise ConfigError(f"color_t_ir={list(self.color_t_ir)} must be 3 finite numbers (m)")
-        check_range("log_every", self.log_every, 0)
 
 
 class RelativeDepthNode(Node):
@@ -76,8 +50,7 @@ class RelativeDepthNode(Node):
         self.source, self.estimator = cfg.source, estimator
         if cfg.source == "depth_anything" and estimator is None:
             try:
-                self.estimator = RelativeDepthEstimator.from_pretrained(
-                    declare_config(self, RelativeDepthConfig, prefix="model."))
+                self.estimator = RelativeDepthEstimator.from_pretrained(cfg.model)
             except WeightsNotFoundError as err:
                 if cfg.fallback == "none":
                     raise
