@@ -147,7 +147,7 @@ def test_a_pipeline_files_node_sections_reach_their_nodes(fake_root, monkeypatch
                         observer_config="vs_perception.core.observer:ObserverConfig")
     monkeypatch.setitem(PIPELINES, spec.name, spec)
     path = fake_root / "config" / spec.config_file
-    path.write_text("relative_depth: {ros__parameters: {source: camera, model: {output: disparity}}}\n"
+    path.write_text("relative_depth: {ros__parameters: {source: aligned, model: {output: disparity}}}\n"
                     "goal: {ros__parameters: {save_dir: /tmp/goals}}\n"
                     "observer: {ros__parameters: {features: {max_keypoints: 300}}}\n")
     specs = {s.name: s for s in L.node_specs(L.LaunchArgs(pipeline=spec.name), fake_root)}
@@ -155,7 +155,7 @@ def test_a_pipeline_files_node_sections_reach_their_nodes(fake_root, monkeypatch
     assert L.resolve_parameters(specs["goal"])["save_dir"] == "/tmp/goals"
     assert L.resolve_parameters(specs["observer"])["features.max_keypoints"] == 300
     sections = pipeline_sections(spec.name, path)
-    assert sections["relative_depth"] == {"source": "camera", "model.output": "disparity"}
+    assert sections["relative_depth"] == {"source": "aligned", "model.output": "disparity"}
     settings = pipeline_settings(spec.name, path)
     assert settings["goal"]["save_dir"] == "/tmp/goals" and settings["observer"]["features"]["max_keypoints"] == 300
     path.write_text("goal: {ros__parameters: {detektor: orb}}\n")  # checked against GoalNodeConfig
