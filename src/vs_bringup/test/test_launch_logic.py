@@ -197,7 +197,10 @@ def test_sim_arm_starts_at_the_scene_goal_view(fake_root, env, scene):
     lo, hi = np.array(p["safety.workspace_min"]), np.array(p["safety.workspace_max"])
     assert np.all(lo <= base_T_tcp[:3, 3] - 0.3 + 1e-6) and np.all(base_T_tcp[:3, 3] + 0.3 - 1e-6 <= hi)
     real = next(s for s in L.node_specs(L.LaunchArgs(use_sim=False), fake_root) if s.name == "robot_bridge")
-    assert not any(k.startswith(("sim.", "safety.")) for k in real.overrides)  # a real cell keeps its own box
+    # A real cell keeps its own box: of the safety settings, launch sets only the command timeout it derives
+    # from the camera rate.
+    assert not any(k.startswith("sim.") for k in real.overrides)
+    assert {k for k in real.overrides if k.startswith("safety.")} == {"safety.command_timeout_s"}
 
 
 def test_sim_camera_uses_the_bridge_hand_eye(fake_root):
