@@ -210,6 +210,19 @@ def test_sim_camera_uses_the_bridge_hand_eye(fake_root):
     assert cam.overrides["hand_eye_xyz"] == [0.01, 0.02, 0.07]
 
 
+def test_the_sgbm_relative_depth_source_turns_the_ir_pair_on(fake_root):
+    """The relative_depth node's source (its parameter, not the pipeline's name) decides the IR streams."""
+    def camera(use_sim: bool) -> L.NodeSpec:
+        return L.node_specs(L.LaunchArgs(pipeline="depth_pc", use_sim=use_sim), fake_root)[0]
+
+    assert camera(True).overrides["enable_infra"] is False  # the shipped file: aligned depth
+    (fake_root / "config" / "depth_pc.yaml").write_text(
+        (fake_root / "config" / "depth_pc.yaml").read_text().replace("source: aligned", "source: sgbm"))
+    assert camera(True).overrides["enable_infra"] is True
+    real = camera(False).overrides
+    assert real["enable_infra1"] and real["enable_infra2"] and "depth_module.emitter_enabled" not in real
+
+
 def test_missing_pipeline_file_is_a_clear_error(fake_root):
     (fake_root / "config" / "cns.yaml").unlink()
     with pytest.raises(ConfigError, match="missing parameter file .*cns.yaml"):

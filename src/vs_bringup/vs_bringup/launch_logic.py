@@ -8,8 +8,8 @@ rosbag2 exists or the project's own MCAP recorder node otherwise, and rviz2 only
 
 Parameters come only from YAML files in ``config/``: every node gets ``config/servo.yaml`` (the graph's
 defaults), then its own file where one exists (``camera.yaml``, ``robot_bridge.yaml``,
-``relative_depth.yaml``), then the pipeline's file ``config/<pipeline>.yaml`` — later files win, and a
-file only touches the nodes it names. The few values derived from launch arguments (detector, backend,
+``relative_depth.yaml``; ``sim_cell.yaml`` for the bridge and the controller in the simulated cell), then the
+pipeline's file ``config/<pipeline>.yaml`` — later files win, and a file only touches the nodes it names. The few values derived from launch arguments (detector, backend,
 scene, ...) are listed in :attr:`NodeSpec.overrides`, applied last.
 """
 
@@ -236,13 +236,17 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
       ``camera`` (realsense-ros names); a pipeline that needs the IR pair turns it on (and off the emitter).
     - the perception nodes of the pipeline's spec (:attr:`PipelineSpec.nodes`: goal + observer for
       correspondences, with the chosen detector; ``relative_depth`` for relative depth).
-    - ``servo_controller`` with ``pipeline`` and its pipeline file.
+    - ``servo_controller`` with ``pipeline`` and its pipeline file (after ``sim_cell.yaml`` in the simulated
+      cell: its ``session.max_observation_age_s``).
     - ``robot_bridge`` (lifecycle) with the sim or ur_rtde backend; in the simulated cell it autostarts,
       a real arm waits for an explicit ``ros2 lifecycle set /robot_bridge configure`` / ``activate``.
     - ``rviz2`` when asked.
     """
     p = get_pipeline(args.pipeline)
+    perception = _perception_specs(args, p, root)
     infra = "infra1" in p.camera_streams
+    # The relative_depth node's sgbm source matches the IR pair (its parameter, whatever the pipeline).
+    sgbm = any(s.name == "relative_depth" and resolve_parameters(s).get("source") == "sgbm" for s in perception)
     specs: list[NodeSpec] = []
     if args.use_sim:
         # Named like the RealSense driver (/camera/camera) so every topic and tool sees the same graph. Its
@@ -251,18 +255,21 @@ def node_specs(args: LaunchArgs, root: str | Path | None = None) -> list[NodeSpe
         xyz, quat = bridge_hand_eye(root)
         specs.append(NodeSpec("vs_sim", "sim_camera", "camera", namespace="camera",
                               param_files=_files(root, pipeline=p),
-                              overrides={"env": args.env, "scene_id": args.scene, "enable_infra": infra,
+                              overrides={"env": args.env, "scene_id": args.scene, "enable_infra": infra or sgbm,
                                          "hand_eye_xyz": xyz, "hand_eye_quat_xyzw": quat}))
     else:
         over: dict[str, Any] = {}
         if infra:
             # The stereo IR pair is an input; the projector's dot pattern would move with the camera.
             over = {"enable_infra1": True, "enable_infra2": True, "depth_module.emitter_enabled": 0}
+        elif sgbm:  # SGBM only gains from the projector's dots
+            over = {"enable_infra1": True, "enable_infra2": True}
         specs.append(NodeSpec("vs_perception", "camera", "camera", namespace="camera",
                               param_files=_files(root, "camera.yaml", pipeline=p), overrides=over))
-    specs += _perception_specs(args, p, root)
+    specs += perception
+    # sim_cell.yaml: the simulated cell's bounds on image age (its frames are stamped before a ~0.1-0.15 s render).
     specs.append(NodeSpec("vs_controllers", "servo_controller", "servo_controller",
-                          param_files=_files(root, pipeline=p),
+                          param_files=_files(root, *(("sim_cell.yaml",) if args.use_sim else ()), pipeline=p),
                           overrides={"pipeline": p.name, "pipeline_config": str(config_file(p.config_file, root))}))
     timeout = command_timeout_s(camera_rate_hz(specs[0], args.use_sim))  # 3 camera periods
     bridge_over: dict[str, Any] = {"backend": "sim" if args.use_sim else "ur_rtde", "autostart": args.use_sim,
