@@ -4,7 +4,9 @@ For every node the launch logic starts (every pipeline, simulated and real cell)
 pipeline may name, each key of each of its parameter files must be a parameter the node declares (ROS 2
 silently ignores a misspelt one) and must not equal the default the node declares it with: the config
 dataclass field's (``declare_config``) or the literal of a one-by-one ``declare_parameter`` /
-``declare_read_only``. A repeated default would be a second copy that drifts from the code.
+``declare_read_only``. A repeated default would be a second copy that drifts from the code. The CNS training
+files (``config/training/cns*.yaml``) follow the same rule against ``CNSTrainingConfig``, an overlay
+(``extends:``) against its base.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import inspect
 import math
 from collections.abc import Mapping
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import pytest
-from vs_common.core.config import flatten_config
+from vs_common.core.config import flatten_config, flatten_mapping, load_yaml
 
 from vs_bringup import launch_logic as L
 
@@ -128,3 +131,38 @@ def test_a_repeated_default_is_caught(tmp_path) -> None:
     assert _same(values["safety.max_linear_speed"], defaults["safety.max_linear_speed"])
     assert "safety.max_linear_sped" not in defaults
     assert defaults["autostart"] is False and defaults["backend"] == "sim"  # one-by-one and dataclass ones
+
+
+#: The training files read by ``train_cns.load_config`` (overlays resolved); Depth-PC's have their own loader.
+TRAINING = Path(__file__).resolve().parents[3] / "config" / "training"
+
+
+def training_repeats(path: Path) -> list[str]:
+    """The keys of a CNS training file that change nothing: equal to its base's value (``extends:``, a file
+    next to it), else to the ``CNSTrainingConfig`` default."""
+    from vs_controllers.training.train_cns import CNSTrainingConfig, load_config
+
+    raw = load_yaml(path)
+    base = raw.pop("extends", None)
+    if base and not (path.parent / base).is_file():
+        return [f"{path.name}: extends {base!r}, which is not a training file next to it"]
+    before = flatten_config(CNSTrainingConfig(*load_config(path.parent / base)) if base else CNSTrainingConfig())
+    load_config(path)  # unknown keys and bad values fail here
+    return [f"{path.name}: {key} = {value!r} repeats {'its base' if base else 'the default'}"
+            for key, value in flatten_mapping(raw).items() if _same(value, before[key])]
+
+
+def test_training_files_hold_only_what_differs_from_the_defaults() -> None:
+    files = sorted(TRAINING.glob("cns*.yaml"))
+    assert {"cns_stage1.yaml", "cns_table.yaml"} <= {p.name for p in files}
+    problems = [p for path in files for p in training_repeats(path)]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_repeated_training_default_is_caught(tmp_path) -> None:
+    """A default written out, and an overlay's key equal to its base's value (not the default: 1e-3)."""
+    (tmp_path / "base.yaml").write_text("train: {batch_size: 32, lr: 1.0e-4}\nenv: {jitter: 0.002}\n")
+    (tmp_path / "top.yaml").write_text("extends: base.yaml\ntrain: {lr: 1.0e-4, seed: 3}\n")
+    assert training_repeats(tmp_path / "base.yaml") == ["base.yaml: train.batch_size = 32 repeats the default",
+                                                        "base.yaml: env.jitter = 0.002 repeats the default"]
+    assert training_repeats(tmp_path / "top.yaml") == ["top.yaml: train.lr = 0.0001 repeats its base"]

@@ -33,10 +33,11 @@ import numpy as np
 import torch
 import yaml
 from tqdm import tqdm
-from vs_common.core.config import check_range, describe, from_mapping, load_yaml
+from vs_common.core.config import check_range, describe, from_mapping
 
 from vs_controllers.core.cns.graph import GraphBatch, GraphConfig, collate
 from vs_controllers.core.cns.network import GraphVS, T_inv, postprocess
+from vs_controllers.core.pipelines import load_pipeline_file
 from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
@@ -198,8 +199,12 @@ def reset_finished(env: PointEnvBatch, env_cfg: EnvConfig, hidden: list[torch.Te
 
 def load_config(path: str | Path | None) -> tuple[TrainConfig, EnvConfig, GraphConfig]:
     """Read ``train`` / ``env`` / ``graph`` sections of a YAML file (missing sections: defaults) through
-    :class:`CNSTrainingConfig`; unknown sections and keys fail, naming the valid ones."""
-    cfg = from_mapping(CNSTrainingConfig, load_yaml(path) if path else {})
+    :class:`CNSTrainingConfig`; unknown sections and keys fail, naming the valid ones.
+
+    A file holds only what differs from the defaults; ``extends: <file>`` (next to it) makes it an overlay
+    of another training file whose keys it replaces one by one, read as a pipeline file's
+    (:func:`~vs_controllers.core.pipelines.load_pipeline_file`)."""
+    cfg = from_mapping(CNSTrainingConfig, load_pipeline_file(path) if path else {})
     return cfg.train, cfg.env, cfg.graph
 
 
