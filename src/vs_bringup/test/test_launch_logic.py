@@ -245,10 +245,12 @@ def test_observer_auto_keeps_the_pipeline_files_detector(pipeline, detector):
 def test_the_real_config_for_ibvs():
     specs = {s.name: s for s in L.node_specs(L.LaunchArgs(rviz=True))}
     assert specs["servo_controller"].param_files[-1] == ROOT / "config" / "ibvs.yaml"
-    # The shipped IBVS graph is the defaults in code: the files give the observer and the session nothing.
+    # The shipped IBVS graph is the defaults in code: the files give the observer nothing and the session only
+    # the simulated cell's image-age limit (sim_cell.yaml, test_sim_cell.py).
     assert L.resolve_parameters(specs["observer"]) == {}
     ctrl = L.resolve_parameters(specs["servo_controller"])
-    assert ctrl["pipeline"] == "ibvs" and not any(k.startswith("session.") for k in ctrl)
+    assert ctrl["pipeline"] == "ibvs"
+    assert {k for k in ctrl if k.startswith("session.")} == {"session.max_observation_age_s"}
     assert L.rviz_config() == ROOT / "config" / "rviz" / "servo.rviz"
 
 

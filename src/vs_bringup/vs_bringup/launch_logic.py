@@ -9,8 +9,9 @@ rosbag2 exists or the project's own MCAP recorder node otherwise, and rviz2 only
 Parameters come only from YAML files in ``config/``: every node gets ``config/servo.yaml`` (the graph's
 defaults), then its own file where one exists (``camera.yaml``, ``robot_bridge.yaml``,
 ``relative_depth.yaml``; ``sim_cell.yaml`` for the bridge and the controller in the simulated cell), then the
-pipeline's file ``config/<pipeline>.yaml`` — later files win, and a file only touches the nodes it names. The few values derived from launch arguments (detector, backend,
-scene, ...) are listed in :attr:`NodeSpec.overrides`, applied last.
+pipeline's file ``config/<pipeline>.yaml`` — later files win, and a file only touches the nodes it names.
+The few values derived from launch arguments (detector, backend, scene, ...) are listed in
+:attr:`NodeSpec.overrides`, applied last.
 """
 
 from __future__ import annotations
