@@ -205,9 +205,7 @@ class RobotBridge:
                     self._stopped = True
                     self._last_sent = np.zeros(6)
                 self.state = BridgeState.IDLE
-            elif problem := self.filter.output_problem(out.v_b):  # unreachable by construction; a second check
-                self.latch_fault(f"safety filter produced an invalid twist: {problem}")
-            else:
+            else:  # SafetyFilter.step checked it (output_problem): finite and within the limits, or a stop
                 self.backend.send_twist(out.v_b, self.filter.config.max_linear_accel)
                 self._record_send(now_s)
                 self._stopped = False

@@ -32,6 +32,7 @@ already TCP twists (speedL semantics); TCP-frame twists are only rotated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,12 +78,12 @@ def tcp_twist_to_base(v_t: np.ndarray, base_T_tcp: np.ndarray) -> np.ndarray:
 
 
 def safe_norm(v: np.ndarray) -> float:
-    """Euclidean norm with no intermediate overflow (inf only when the norm itself exceeds the float range)."""
-    v = np.asarray(v, dtype=np.float64)
-    m = float(np.max(np.abs(v))) if v.size else 0.0
-    if m == 0.0 or not np.isfinite(m):
-        return m if not np.isnan(v).any() else float("nan")
-    return m * float(np.linalg.norm(v / m))
+    """Euclidean norm with no intermediate overflow (inf only when the norm itself exceeds the float range).
+
+    ``math.hypot`` scales internally, and on a few components it allocates no array (it runs every tick).
+    A non-finite component gives a non-finite norm (inf wins over nan, as IEEE ``hypot``).
+    """
+    return math.hypot(*np.asarray(v, dtype=np.float64).reshape(-1))
 
 
 def clamp_norm(v: np.ndarray, limit: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from vs_common.core.errors import InputError, RobotFault, SafetyViolation
 from vs_common.core.se3 import integrate_twist, pose_from_xyz_quat
 
 from vs_robot_bridge.core.config import SimBackendConfig
-from vs_robot_bridge.core.safety import clamp_acceleration
+from vs_robot_bridge.core.safety import clamp_acceleration, pose_problem
 from vs_robot_bridge.core.types import (
     RUNTIME_PLAYING,
     SAFETY_NORMAL,
@@ -84,16 +84,15 @@ class SimBackend:
 
         Raises:
             SafetyViolation: a commanded or residual motion (a servo run is moving the arm).
-            InputError: not a finite (4, 4) rigid transform.
+            InputError: not a pose the safety filter would move from (:func:`~vs_robot_bridge.core.safety.pose_problem`:
+                a finite (4, 4) rigid transform within 100 m of the base).
         """
         self._advance()
         if np.linalg.norm(self._target) > 1e-9 or np.linalg.norm(self._v) > 1e-9:
             raise SafetyViolation("the arm is moving (a servo command is active): cancel the servo run, then retry")
-        T = np.asarray(base_T_tcp, dtype=np.float64)
-        if T.shape != (4, 4) or not np.all(np.isfinite(T)) or \
-                not np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-6):
-            raise InputError("teleport needs a finite (4, 4) rigid transform")
-        self.base_T_tcp = T.copy()
+        if problem := pose_problem(base_T_tcp):
+            raise InputError(f"teleport refused: {problem}")
+        self.base_T_tcp = np.array(base_T_tcp, dtype=np.float64)
 
     # --- RobotBackend ----------------------------------------------------------------------------
     @property
