@@ -15,10 +15,9 @@ from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from scipy.spatial.transform import Rotation
 
-from vs_common.core.errors import InputError
 from vs_common.core.topics import TF, TF_STATIC
+from vs_common.ros.geometry import matrix_to_pose_stamped
 
 #: As tf2_ros' StaticTransformBroadcaster: latched, reliable, depth 1 (one message holds every transform).
 TF_STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -28,15 +27,18 @@ TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def transform_msg(parent_T_child: np.ndarray, parent: str, child: str, stamp: Time) -> TransformStamped:
-    """(4, 4) rigid transform → TransformStamped (child's pose in parent)."""
-    T = np.asarray(parent_T_child, dtype=np.float64)
-    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
-        raise InputError(f"transform {parent} → {child} must be a finite 4x4 matrix")
+    """(4, 4) rigid transform → TransformStamped (child's pose in parent), converted and checked as
+    :func:`~vs_common.ros.geometry.matrix_to_pose_stamped` does.
+
+    Raises:
+        InputError: not a finite (4, 4) matrix with a rotation block.
+    """
+    pose = matrix_to_pose_stamped(parent_T_child, stamp, parent).pose
     msg = TransformStamped()
     msg.header.stamp, msg.header.frame_id, msg.child_frame_id = stamp, parent, child
-    t, q = msg.transform.translation, msg.transform.rotation
-    t.x, t.y, t.z = (float(v) for v in T[:3, 3])
-    q.x, q.y, q.z, q.w = (float(v) for v in Rotation.from_matrix(T[:3, :3]).as_quat())
+    p, t = pose.position, msg.transform.translation
+    t.x, t.y, t.z = p.x, p.y, p.z
+    msg.transform.rotation = pose.orientation
     return msg
 
 
