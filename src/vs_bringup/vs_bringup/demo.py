@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vs_common.core.camera import median_depth_m
 from vs_common.core.config import check_choice, check_range, describe
 from vs_common.core.errors import ConfigError, NotReadyError, VisualServoError
 from vs_common.core.frames import BASE_FRAME
@@ -223,9 +224,7 @@ class DemoGraph:
         stamp_s, goal_tcp = self.tcp
         self.wait_for_frames(2, after_s=stamp_s)  # rendered from the goal view (the arm is at rest there)
         self.wait(lambda: self.depth is not None, 30.0, "an aligned depth frame")
-        depth = image_to_depth_m(self.depth)
-        finite = depth[np.isfinite(depth) & (depth > 0)]
-        distance = float(np.median(finite)) if finite.size else 0.4
+        distance = median_depth_m(image_to_depth_m(self.depth)) or 0.4
         if "goal" not in get_pipeline(self.cfg.pipeline).nodes:
             return "", goal_tcp, distance  # no goal image (KOVIS: the task is in its training data)
         self.wait(self.set_goal_client.service_is_ready, 60.0, f"the {SET_GOAL} service")

@@ -63,8 +63,8 @@ def test_ibvs_twist_inverts_a_known_motion() -> None:
     x, Z = rng.uniform(-0.4, 0.4, (8, 2)), rng.uniform(0.5, 1.0, 8)
     L = interaction_matrix(x, Z)
     v_true = np.array([0.01, -0.02, 0.03, 0.01, 0.02, -0.01])
-    e = L @ v_true  # an error that the motion -v_true/λ would cancel to first order
-    np.testing.assert_allclose(ibvs_twist(e, L, 2.0), -2.0 * v_true, atol=1e-12)
+    e = L @ v_true  # an error that the motion -v_true (unit gain) would cancel to first order
+    np.testing.assert_allclose(ibvs_twist(e, L), -v_true, atol=1e-12)
 
 
 def test_adaptive_gain_and_clip() -> None:

@@ -50,3 +50,17 @@ class CameraModel:
         """Pixels (N, 2) → normalised image coordinates (N, 2): x = (u - cx) / fx, y = (v - cy) / fy."""
         uv = np.asarray(uv, dtype=np.float64)
         return np.stack([(uv[:, 0] - self.cx) / self.fx, (uv[:, 1] - self.cy) / self.fy], axis=1)
+
+
+def median_depth_m(depth_m: np.ndarray | None) -> float | None:
+    """The median of the valid (finite, > 0) depths (m) of a depth image or of per-keypoint depths.
+
+    Returns:
+        That median (> 0), or None when ``depth_m`` is None or holds no valid depth (callers write
+        ``median_depth_m(z) or fallback``).
+    """
+    if depth_m is None:
+        return None
+    d = np.asarray(depth_m, dtype=np.float64)
+    valid = d[np.isfinite(d) & (d > 0)]
+    return float(np.median(valid)) if valid.size else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from vs_common.core.camera import median_depth_m
 from vs_common.core.config import check_choice, check_range, describe, from_mapping
 from vs_common.core.errors import InputError
 from vs_perception.core.types import Correspondences
@@ -57,18 +58,18 @@ def interaction_matrix(x: np.ndarray, Z: np.ndarray) -> np.ndarray:
     return np.stack([Lx, Ly], axis=1).reshape(-1, 6)
 
 
-def ibvs_twist(e: np.ndarray, L: np.ndarray, gain: float) -> np.ndarray:
-    """The IBVS law v_c = −λ L⁺ e (Chaumette & Hutchinson 2006, eq. 5).
+def ibvs_twist(e: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """The IBVS law v_c = −λ L⁺ e (Chaumette & Hutchinson 2006, eq. 5) at unit gain, λ = 1: the servo loop
+    applies λ (``core.loop.gain_of``), as for every controller.
 
     Args:
         e: (2N,) feature error x − x*, interleaved like the rows of ``L``.
         L: (2N, 6) interaction-matrix estimate.
-        gain: λ > 0 (1/s).
 
     Returns:
-        (6,) camera twist (m/s, rad/s) in the camera frame.
+        (6,) camera twist (m/s, rad/s) in the camera frame, per unit gain.
     """
-    return -gain * (np.linalg.pinv(L) @ np.asarray(e, dtype=np.float64).reshape(-1))
+    return -(np.linalg.pinv(L) @ np.asarray(e, dtype=np.float64).reshape(-1))
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,7 @@ class IBVSController:
         if self.config.depth_source == "prior" or goal.goal_depth is None:
             Z_star = np.full(len(goal), self._prior)
         else:
-            known = goal.goal_depth[np.isfinite(goal.goal_depth) & (goal.goal_depth > 0)]
-            fallback = float(np.median(known)) if len(known) else self._prior
+            fallback = median_depth_m(goal.goal_depth) or self._prior
             Z_star = np.asarray(_fill_depth(goal.goal_depth, fallback), dtype=np.float64)
         self._goal, self._x_star, self._Z_star = goal, x_star, Z_star
         self._L_star = interaction_matrix(x_star, Z_star)
@@ -189,7 +189,7 @@ class IBVSController:
             L = L_cur if c.interaction == "current" else 0.5 * (L_cur + L_star)
         e_inf = float(np.max(np.abs(e)))
         try:
-            v_c = ibvs_twist(e, L, 1.0)
+            v_c = ibvs_twist(e, L)
         except np.linalg.LinAlgError as err:
             return ControlOutput.zero(f"interaction matrix pseudo-inverse failed: {err}", error)
         if not np.all(np.isfinite(v_c)):

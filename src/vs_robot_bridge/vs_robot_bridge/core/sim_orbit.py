@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from vs_common.core.camera import median_depth_m
 from vs_common.core.errors import NotReadyError, SafetyViolation
 from vs_common.core.orbit import orbit_offset
 from vs_common.core.se3 import invert
 
 
-def median_depth_m(depth_m: np.ndarray | None) -> float:
-    """The median valid depth (m) of a depth image, the demo's viewing distance.
+def viewing_distance_m(depth_m: np.ndarray | None) -> float:
+    """The orbit's default distance: the median valid depth (m) of the latest depth image, as the demo's.
 
     Raises:
         NotReadyError: no depth image yet, or none of its pixels is valid.
     """
     if depth_m is None:
         raise NotReadyError("no aligned depth frame received yet; give distance_m > 0")
-    d = np.asarray(depth_m, dtype=float)
-    valid = d[np.isfinite(d) & (d > 0)]
-    if valid.size == 0:
+    distance = median_depth_m(depth_m)
+    if distance is None:
         raise NotReadyError("the latest depth frame has no valid pixel; give distance_m > 0")
-    return float(np.median(valid))
+    return distance
 
 
 def plan_orbit(base_T_tcp: np.ndarray, tcp_T_cam: np.ndarray, angle_deg: float, axis_c: Sequence[float] | None,

@@ -19,7 +19,7 @@ from vs_common.ros.qos import SENSOR_QOS
 from vs_msgs.srv import SimOrbit
 from vs_robot_bridge.core.bridge import RobotBridge
 from vs_robot_bridge.core.safety import hand_eye_transform
-from vs_robot_bridge.core.sim_orbit import median_depth_m, plan_orbit
+from vs_robot_bridge.core.sim_orbit import plan_orbit, viewing_distance_m
 
 SERVICE = SIM_ORBIT
 #: Where the viewing distance comes from (the sim camera's realsense-ros topic).
@@ -51,7 +51,7 @@ class SimOrbitService:
             distance = float(req.distance_m)
             if distance == 0.0:
                 depth = None if self._depth is None else image_to_depth_m(self._depth)
-                distance = median_depth_m(depth)
+                distance = viewing_distance_m(depth)
             new_tcp, base_T_cam = plan_orbit(base_T_tcp, tcp_T_cam, float(req.angle_deg), list(req.axis), distance,
                                              safety.workspace_min, safety.workspace_max)
             self.core.backend.teleport(new_tcp)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from vs_common.core.camera import median_depth_m
 from vs_common.core.config import check_choice, check_range, describe, from_mapping
 from vs_common.core.errors import ConfigError, InputError, VisualServoError
 from vs_perception.core.types import Correspondences
@@ -149,12 +150,7 @@ class CNSController:
             if not np.isfinite(d) or d <= 0:
                 raise InputError(f"goal distance_prior_m must be positive, got {d}")
             return d
-        if goal.goal_depth is not None:
-            z = np.asarray(goal.goal_depth, dtype=np.float64)
-            z = z[np.isfinite(z) & (z > 0)]
-            if len(z):
-                return float(np.median(z))
-        return c.distance_prior_m
+        return median_depth_m(goal.goal_depth) or c.distance_prior_m
 
     def _batch(self, graph: NodeGraph) -> GraphBatch:
         """This frame's graph as the network's input on its device (a subclass's graphs batch their own way)."""
