@@ -128,7 +128,11 @@ class FeatureExtractor:
         Returns:
             :class:`Features`, possibly empty (N = 0) on a textureless image.
         """
-        gray = to_gray(image)
+        return self.detect_gray(to_gray(image), mask)
+
+    def detect_gray(self, gray: np.ndarray, mask: np.ndarray | None = None) -> Features:
+        """:meth:`__call__` on a grey image :func:`to_gray` already gave (not checked again: the observer
+        converts each frame once, for tracking and detection)."""
         s = self.config.detect_scale
         if s != 1.0:
             size = (max(1, round(gray.shape[1] * s)), max(1, round(gray.shape[0] * s)))

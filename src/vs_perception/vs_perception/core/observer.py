@@ -235,7 +235,7 @@ class Observer:
                 score[rows[inl]] = st.score[rows[inl]]
         if mode == "detect":
             t1 = time.perf_counter()
-            feats = self._extractor(gray)
+            feats = self._extractor.detect_gray(gray)
             t2 = time.perf_counter()
             matches = self._matcher.match(feats.descriptors) if len(feats) else None
             t3 = time.perf_counter()
