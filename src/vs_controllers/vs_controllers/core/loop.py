@@ -322,7 +322,7 @@ class ServoLoop:
                 out = ControlOutput.zero("non-finite twist after the gain schedule", out.error)
                 v_c = np.zeros(6)
             res = LoopStep(v_c=v_c, output=out, gain=lam, clip_scale=scale, controller_ms=ms,
-                           loop_delay_s=self.loop_delay_s, info={**out.info, "gain": lam, "clip_scale": scale})
+                           loop_delay_s=self.loop_delay_s, info=dict(out.info))
         res.give_up = self.lost_count >= self.lost_patience
         if self.stop_policy is not None and obs is not None and n > 0:
             res.stop = bool(self.stop_policy.update(obs, t))
