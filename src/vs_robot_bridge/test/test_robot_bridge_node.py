@@ -16,6 +16,7 @@ from lifecycle_msgs.srv import ChangeState
 from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import Trigger
 from vs_common.ros.qos import COMMAND_QOS, LATCHED_QOS
+from vs_robot_bridge.core.config import SimBackendConfig
 from vs_robot_bridge.core.sim_backend import SimBackend
 from vs_robot_bridge.nodes.robot_bridge import RobotBridgeNode
 
@@ -32,7 +33,9 @@ class Harness:
         self.context = rclpy.Context()
         # A private DDS domain so parallel test runs on this machine cannot cross-talk.
         rclpy.init(context=self.context, domain_id=100 + os.getpid() % 100)
-        self.sim = SimBackend()
+        # The simulated watchdog at 1 Hz: these tests are about commands, and on a loaded 2-core machine a tick
+        # can come > 100 ms late, latching a watchdog fault mid-test (test_bridge_sim covers the trip itself).
+        self.sim = SimBackend(SimBackendConfig(watchdog_min_frequency_hz=1.0))
         self.bridge = RobotBridgeNode(backend=self.sim, context=self.context,
                                       parameter_overrides=[rclpy.parameter.Parameter("status_rate_hz", value=50.0)])
         self.probe = rclpy.create_node("probe", context=self.context)
