@@ -14,8 +14,8 @@ pytestmark = pytest.mark.ros
 from vs_common.ros.main import STARTUP_FAILED  # noqa: E402
 
 CASES = [
-    ("vs_perception.nodes.observer", ["detector:=surf"], "detector='surf' is not valid; choose one of"),
-    ("vs_perception.nodes.observer", ["ratio:=abc"], "expecting type 'DOUBLE'"),
+    ("vs_perception.nodes.observer", ["features.detector:=surf"], "detector='surf' is not valid; choose one of"),
+    ("vs_perception.nodes.observer", ["matching.ratio:=abc"], "expecting type 'DOUBLE'"),
     ("vs_perception.nodes.goal", ["distance_prior_m:=-1.0"], "distance_prior_m=-1.0 is out of range"),
     ("vs_controllers.nodes.servo_controller", ["pipeline:=nope"], "pipeline='nope' is not valid; choose one of"),
     ("vs_controllers.nodes.servo_controller", ["loop.gain_mode:=turbo"], "gain_mode"),
