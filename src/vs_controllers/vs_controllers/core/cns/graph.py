@@ -312,7 +312,6 @@ class GraphBuilder:
 
     def __init__(self, cfg: GraphConfig | None = None) -> None:
         self.cfg = cfg or GraphConfig()
-        self._rng = np.random.default_rng(self.cfg.seed)
         self.goal: GoalGraph | None = None
         self._id_to_row: dict[int, int] = {}
 
@@ -329,8 +328,11 @@ class GraphBuilder:
             raise InputError("the goal has no keypoints")
         if len(np.unique(goal.goal_ids)) != len(goal.goal_ids):
             raise InputError("goal ids must be unique")
+        # A generator per goal, seeded from the config: a goal's clusters depend on that goal only, not on how
+        # many goals this builder clustered before (a benchmark episode gave different results depending on
+        # the episodes its worker ran first).
         self.goal = build_goal_graph(goal.camera.normalize(goal.goal_uv), goal.goal_ids, self.cfg,
-                                     labels=labels, rng=self._rng, key=key)
+                                     labels=labels, rng=np.random.default_rng(self.cfg.seed), key=key)
         self._id_to_row = {int(i): r for r, i in enumerate(self.goal.goal_ids)}
         return self.goal, True
 
