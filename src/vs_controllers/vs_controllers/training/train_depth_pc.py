@@ -15,7 +15,8 @@ depth-gain heads start fresh, the gains at exactly 1 (:meth:`DepthPCNet.warm_sta
 Runs are seeded and resumable: every ``checkpoint_every`` iterations (a multiple of ``tbptt``) the
 journal ``last.pt`` holds the model, the optimiser, the environments (scenes, poses, generators) and the
 recurrent states, so ``--resume`` continues exactly as an uninterrupted run would. ``wall_minutes``
-caps the wall time: the run then stops at the next update, evaluates, and writes ``best.pt`` / ``last.pt``.
+caps the wall time (over resumes): the run then stops at the next update and writes ``last.pt`` and
+``final.pt`` (``best.pt`` is the best completed check; none ran: use ``final.pt``).
 
 Outputs in ``--out`` (default ``runs/<config name>``): ``last.pt`` (journal), ``best.pt`` (best closed-loop
 check, a :meth:`DepthPCNet.checkpoint`), ``final.pt`` (the last weights), ``ckpt_<it>.pt`` at each check,
@@ -73,8 +74,9 @@ class DepthPCTrainConfig:
         "CNS checkpoint whose shared layers start the network (empty: from scratch, as the paper).",
         default="src/vs_controllers/vs_controllers/weights/cns_table.pt")
     hidden_dim: int = describe("H (each fusion pathway has H/2); 128 to warm-start from CNS.", default=128)
-    wall_minutes: float = describe("Wall-clock cap of the run (minutes, 0 = none); it ends cleanly.",
-                                   default=0.0)
+    wall_minutes: float = describe(
+        "Wall-clock cap of the run (minutes, 0 = none), counted over resumes: at the first update past it the "
+        "run writes last.pt and final.pt and ends, without a closing check.", default=0.0)
 
     def __post_init__(self) -> None:
         check_range("hidden_dim", self.hidden_dim, 2)
@@ -239,7 +241,9 @@ def train(rc: RunConfig, out: Path, resume: bool = False, progress_bar: bool = T
             window = {k: [] for k in window}
             t_window = now
         finished = it == tc.iterations or capped
-        if tc.eval_every > 0 and (it % tc.eval_every == 0 or finished):
+        # A capped run skips its closing check: on a shared CPU a check can take as long as
+        # hundreds of iterations, and the cap is a deadline. best.pt keeps the last completed check.
+        if tc.eval_every > 0 and (it % tc.eval_every == 0 or it == tc.iterations):
             check(it)
         if it % tc.checkpoint_every == 0 or finished or it == end:
             journal(it)
@@ -248,7 +252,10 @@ def train(rc: RunConfig, out: Path, resume: bool = False, progress_bar: bool = T
     if it >= tc.iterations or capped:
         torch.save(net.checkpoint(iteration=it, wall_s=time.perf_counter() - t_start, capped=capped, **meta),
                    out / "final.pt")
-    return out / "best.pt" if (out / "best.pt").is_file() else last
+    for path in (out / "best.pt", out / "final.pt"):
+        if path.is_file():
+            return path
+    return last
 
 
 def main(argv: list[str] | None = None) -> None:
