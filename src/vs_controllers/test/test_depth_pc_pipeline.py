@@ -13,6 +13,16 @@ from vs_controllers.core.pipelines import Input, get_pipeline, pipeline_settings
 CONFIG = Path(__file__).resolve().parents[3] / "config"
 
 
+@pytest.fixture(autouse=True)
+def _depth_pc_registered():
+    """Depth-PC's spec registered for these tests (it is not registered until its checkpoint is trained)."""
+    from vs_controllers.core.pipelines import DEPTH_PC, PIPELINES, register_pipeline
+
+    register_pipeline(DEPTH_PC)
+    yield
+    PIPELINES.pop(DEPTH_PC.name, None)
+
+
 def test_depth_pc_is_one_spec_with_relative_depth() -> None:
     spec = get_pipeline("depth_pc")
     assert spec.inputs == (Input.CORRESPONDENCES, Input.RELATIVE_DEPTH)
