@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from vs_common.core.camera import median_depth_m
 from vs_common.core.config import check_choice, check_range, describe, from_mapping
-from vs_common.core.errors import ConfigError, InputError, VisualServoError
+from vs_common.core.errors import InputError, VisualServoError
 from vs_perception.core.types import Correspondences
 
 from vs_controllers.core.cns.graph import GraphBatch, GraphBuilder, GraphConfig, NodeGraph, collate
@@ -206,7 +206,4 @@ def make_cns_controller(values: Mapping[str, Any] | None = None) -> CNSControlle
     Raises:
         ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
     """
-    try:
-        return CNSController.from_mapping(values)
-    except TypeError as err:  # pragma: no cover - from_mapping already maps these
-        raise ConfigError(str(err)) from err
+    return CNSController.from_mapping(values)  # from_mapping maps bad keys and values to ConfigError

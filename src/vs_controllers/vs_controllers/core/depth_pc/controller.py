@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from vs_common.core.config import describe, from_mapping
-from vs_common.core.errors import ConfigError, InputError
+from vs_common.core.errors import InputError
 from vs_perception.core.types import Correspondences
 
 from vs_controllers.core.cns.controller import CNSConfig, CNSController, NetworkConfig
@@ -104,7 +104,4 @@ def make_depth_pc_controller(values: Mapping[str, Any] | None = None) -> DepthPC
     Raises:
         ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
     """
-    try:
-        return DepthPCController.from_mapping(values)
-    except TypeError as err:  # pragma: no cover - from_mapping already maps these
-        raise ConfigError(str(err)) from err
+    return DepthPCController.from_mapping(values)  # from_mapping maps bad keys and values to ConfigError
