@@ -79,7 +79,7 @@ def _sim_cell_available() -> bool:
 @pytest.mark.slow
 @pytest.mark.closed_loop
 @pytest.mark.skipif(not _sim_cell_available(), reason="the simulated cell (vs_sim.core.cells) is not there yet")
-@pytest.mark.parametrize("pipeline", ["ibvs", "cns"])
+@pytest.mark.parametrize("pipeline", ["ibvs", "cns", "depth_pc"])
 def test_demo_converges(pipeline, tmp_path, monkeypatch):
     """`make demo` end to end: the composed graph servoes back to the goal and leaves a complete run folder.
 

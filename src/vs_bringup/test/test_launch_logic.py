@@ -52,7 +52,7 @@ def test_arguments_are_declared_with_descriptions_and_choices():
         if a.choices:
             assert a.default in a.choices, a.name
     by_name = {a.name: a for a in L.LAUNCH_ARGUMENTS}
-    assert by_name["pipeline"].choices == ("ibvs", "cns")  # the pipelines that run end to end today
+    assert by_name["pipeline"].choices == ("ibvs", "cns", "depth_pc")  # the pipelines that run end to end today
     assert by_name["observer"].choices == ("auto", "sift", "orb", "akaze")
     # Every declared argument is a LaunchArgs field and the defaults agree.
     assert L.parse_launch_args({}) == L.LaunchArgs()
@@ -210,17 +210,7 @@ def test_sim_camera_uses_the_bridge_hand_eye(fake_root):
     assert cam.overrides["hand_eye_xyz"] == [0.01, 0.02, 0.07]
 
 
-@pytest.fixture
-def depth_pc_registered():
-    """Depth-PC's spec registered for one test (it is not registered until its checkpoint is trained)."""
-    from vs_controllers.core.pipelines import DEPTH_PC, PIPELINES, register_pipeline
-
-    register_pipeline(DEPTH_PC)
-    yield DEPTH_PC
-    PIPELINES.pop(DEPTH_PC.name, None)
-
-
-def test_the_sgbm_relative_depth_source_turns_the_ir_pair_on(fake_root, depth_pc_registered):
+def test_the_sgbm_relative_depth_source_turns_the_ir_pair_on(fake_root):
     """The relative_depth node's source (its parameter, not the pipeline's name) decides the IR streams."""
     def camera(use_sim: bool) -> L.NodeSpec:
         return L.node_specs(L.LaunchArgs(pipeline="depth_pc", use_sim=use_sim), fake_root)[0]

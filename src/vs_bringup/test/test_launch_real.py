@@ -148,7 +148,7 @@ def test_show_args_lists_every_argument(ros2, target):
     for arg in L.LAUNCH_ARGUMENTS:
         assert f"'{arg.name}':" in out.stdout, arg.name
         assert arg.description.split(";")[0][:40] in out.stdout.replace("\n        ", " "), arg.name
-    assert "Valid choices are: ['ibvs', 'cns']" in out.stdout
+    assert "Valid choices are: ['ibvs', 'cns', 'depth_pc']" in out.stdout
 
 
 def test_installed_share_holds_launch_and_config(ros2, monkeypatch):
@@ -334,6 +334,7 @@ def _graph_nodes(pipeline: str) -> list[str]:
 @pytest.mark.parametrize(("pipeline", "whole_group"), [
     ("cns", False),  # SIGINT to ros2 launch alone (a supervisor's or launch_testing's way)
     ("ibvs", True),  # Ctrl-C in a terminal: every process of the group gets SIGINT, from the tty and from launch
+    ("depth_pc", False),  # + the relative_depth node (the camera's aligned depth in the simulated cell)
 ])
 def test_launch_converges_and_stops_on_sigint(launch, pipeline: str, whole_group: bool):
     graph = launch("vs_bringup", f"{pipeline}.launch.py", "use_sim:=true")

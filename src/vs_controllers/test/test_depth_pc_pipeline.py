@@ -5,22 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from vs_common.core.config import flatten_mapping
 from vs_controllers.core.inputs import RelativeDepthInput, make_inputs
 from vs_controllers.core.pipelines import Input, get_pipeline, pipeline_settings
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"
-
-
-@pytest.fixture(autouse=True)
-def _depth_pc_registered():
-    """Depth-PC's spec registered for these tests (it is not registered until its checkpoint is trained)."""
-    from vs_controllers.core.pipelines import DEPTH_PC, PIPELINES, register_pipeline
-
-    register_pipeline(DEPTH_PC)
-    yield
-    PIPELINES.pop(DEPTH_PC.name, None)
 
 
 def test_depth_pc_is_one_spec_with_relative_depth() -> None:
@@ -45,7 +34,6 @@ def test_the_shipped_checkpoint_builds_the_controller() -> None:
     from vs_controllers.core.depth_pc.controller import default_checkpoint
     from vs_controllers.core.pipelines import make_pipeline
 
-    if not default_checkpoint().is_file():
-        pytest.skip(f"{default_checkpoint().name} is not trained yet (config/training/depthpc.yaml)")
+    assert default_checkpoint().is_file(), "the registered pipeline's checkpoint ships with it (weights/depthpc.md)"
     obs_cfg, ctrl, loop = make_pipeline("depth_pc", CONFIG / "depth_pc.yaml")
     assert ctrl.name == "depth_pc" and obs_cfg.features.detector == "sift" and loop == get_pipeline("cns").loop

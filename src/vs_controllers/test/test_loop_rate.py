@@ -29,3 +29,11 @@ def test_measure_replays_frames_with_and_without_tracking() -> None:
     assert rows[0]["detect_fraction"] == 1.0 and rows[0]["track_ms"] == 0.0
     assert rows[1]["detect_fraction"] < 0.5 and rows[1]["track_ms"] > 0.0
     assert markdown(rows).count("\n") == 3
+
+
+def test_a_relative_depth_pipeline_gets_its_maps_asynchronously() -> None:
+    """Depth-PC's loop gets a depth map every few frames: it computes twists instead of waiting for depth."""
+    seqs = render_sequences("image", select_scenes("image", "A", "0:1", scenes_seed=7), 0.02, 3.0, 3)
+    r = measure("depth_pc", seqs[:1], None, {"features.detector": "orb"}, depth_every=4)
+    assert r["frames"] == len(seqs[0]["frames"]) and r["valid"] > 10
+    assert r["lost_fraction"] < 0.2, r  # without the maps every frame would wait for the goal's depth

@@ -10,6 +10,12 @@ per scene, the goal set from the goal view, and each frame observed and fed to t
 (:class:`~vs_controllers.core.loop.ServoLoop`, as the benchmark episode and the node run it). Rendering is
 not timed. Scenes come from a development split (``--scenes-seed``), never the stored benchmark sets.
 
+A pipeline that reads relative depth (``Input.RELATIVE_DEPTH``: Depth-PC) gets it as the relative_depth node
+gives it, asynchronously: the renderer's depth, min-max normalised, becomes the stage's latest map every
+``depth_every`` frames (Depth Anything V2 Small's 0.3 s at 30 Hz is about every 10th frame); making the map
+is the depth node's work in its own process and is not timed, sampling it at the keypoints is the loop's
+and is.
+
 Example:
     python -m vs_controllers.benchmark.loop_rate --scenes-seed 7 --scenes 0:3
     python -m vs_controllers.benchmark.loop_rate --pipelines cns --detectors sift --tracking on,off
@@ -31,12 +37,15 @@ from scipy.spatial.transform import Rotation
 from vs_common.core.config import flatten_config, from_mapping
 from vs_common.core.errors import VisualServoError
 from vs_common.core.se3 import pose_error
+from vs_perception.core.keypoint_depth import DepthMap
 from vs_perception.core.observer import OBSERVER_STAGES, Observer
+from vs_perception.core.relative_depth import metric_to_relative
 
 from vs_controllers.benchmark.cli import _default_path
 from vs_controllers.benchmark.runner import select_scenes
+from vs_controllers.core.inputs import make_inputs
 from vs_controllers.core.loop import ServoLoop
-from vs_controllers.core.pipelines import get_pipeline, make_pipeline
+from vs_controllers.core.pipelines import Input, get_pipeline, make_pipeline
 
 __all__ = ["camera_path", "main", "measure", "render_sequences"]
 
@@ -89,7 +98,7 @@ def render_sequences(env: str, scenes: list[Any], step_m: float, step_deg: float
 
 
 def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides: dict[str, Any] | None = None,
-            dt_s: float = 1 / 30) -> dict[str, Any]:
+            dt_s: float = 1 / 30, depth_every: int = 10) -> dict[str, Any]:
     """Replay ``sequences`` through one configuration; per-frame times summarised.
 
     Args:
@@ -98,6 +107,7 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
         config: the pipeline file (path or mapping), None = its defaults.
         overrides: observer settings to replace, dotted (``features.detector``, ``tracking.enabled``, ...).
         dt_s: time between frames given to the loop (s).
+        depth_every: a pipeline reading relative depth gets a new map every this many frames (untimed).
 
     Returns:
         {"frames", "observer_ms", "controller_ms", "total_ms" (means), "total_p95_ms", "fps" (1000 / mean
@@ -107,15 +117,23 @@ def measure(pipeline: str, sequences: list[dict], config: Any = None, overrides:
     obs_cfg, controller, loop_cfg = make_pipeline(pipeline, config)
     obs_cfg = from_mapping(type(obs_cfg), {**flatten_config(obs_cfg), **(overrides or {})})
     obs_ms, ctrl_ms, infos, valid, lost = [], [], [], [], []
+    spec = get_pipeline(pipeline)
     for seq in sequences:
         observer = Observer(obs_cfg)
-        loop = ServoLoop(controller, loop_cfg, min_valid=3)
+        inputs = make_inputs(spec)
+        stage = inputs.get(Input.RELATIVE_DEPTH)
+        loop = ServoLoop(controller, loop_cfg, min_valid=3, inputs=list(inputs.values()))
         try:
             goal = observer.set_goal(*seq["goal"], seq["camera"], goal_id=str(seq["scene"].id))
         except VisualServoError:
             continue
+        if stage is not None:
+            goal.goal_stamp = -dt_s  # the goal image's stamp, which its depth map carries
+            stage.depth.add_goal(DepthMap(metric_to_relative(seq["goal"][1]), goal.goal_stamp))
         loop.set_goal(goal)
         for k, (color, depth) in enumerate(seq["frames"]):
+            if stage is not None and k % max(1, depth_every) == 0:
+                stage.depth.update(DepthMap(metric_to_relative(depth), k * dt_s))
             t0 = time.perf_counter()
             try:
                 corr = observer.observe(color, depth, stamp=k * dt_s)
@@ -169,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-deg", type=float, default=2.0, help="largest camera rotation between frames (deg)")
     p.add_argument("--hold", type=int, default=30, help="frames held at the goal after the path")
     p.add_argument("--threads", type=int, default=1, help="OpenCV / torch threads")
+    p.add_argument("--depth-every", type=int, default=10,
+                   help="relative-depth pipelines: a new depth map every this many frames (asynchronous depth)")
     p.add_argument("--observer", action="append", default=[], metavar="KEY=VALUE",
                    help="extra observer overrides for every configuration (repeatable)")
     p.add_argument("--json", default=None, help="also write the rows here")
@@ -198,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         sys.modules["torch"].set_num_threads(args.threads)
                     warm = [{**seqs[0], "frames": seqs[0]["frames"][:3]}]
                     measure(pipeline, warm, config, overrides)  # imports, torch's first call, OpenCV's pools
-                    r = measure(pipeline, seqs, config, overrides)
+                    r = measure(pipeline, seqs, config, overrides, depth_every=args.depth_every)
                     r.update(pipeline=pipeline, detector=detector, track=tracking == "on")
                     rows.append(r)
                     print(f"{pipeline} {detector} tracking {tracking}: {r['fps']:.1f} Hz", file=sys.stderr)

@@ -170,10 +170,7 @@ register_pipeline(PipelineSpec(
                     max_linear_mps=0.3, max_angular_rps=1.0)))
 
 
-#: Depth-PC (issue #19): complete, but NOT registered — only pipelines that work are. Its first checkpoint
-#: (runs/depthpc_train, 4,750 of 16,000 iterations) neither converges in the demo under the session's stop rule
-#: nor reaches CNS in the in-run checks; it is registered (``register_pipeline(DEPTH_PC)``, with its launch file
-#: launch/depth_pc.launch.py restored from git) once weights/depthpc.pt is trained. Tests register it themselves.
+#: Depth-PC (issue #19): CNS with relative-depth fusion; weights/depthpc.pt (model card weights/depthpc.md).
 DEPTH_PC = PipelineSpec(
     name="depth_pc", summary="keypoints + relative depth → Depth-PC graph → GNN → twist (Depth-PC)",
     inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
@@ -183,6 +180,7 @@ DEPTH_PC = PipelineSpec(
     # CNS's loop: the network is trained like CNS's (m/s, rad/s at unit gain).
     loop=LoopConfig(gain_mode="adaptive", gain=1.0, gain_zero=2.0, gain_inf=1.0, gain_slope=100.0,
                     max_linear_mps=0.3, max_angular_rps=1.0))
+register_pipeline(DEPTH_PC)
 
 
 def pipeline_names() -> list[str]:
