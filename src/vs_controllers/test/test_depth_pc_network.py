@@ -79,6 +79,22 @@ def test_cached_goal_terms_give_the_same_step(net):
         torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
 
 
+def test_a_forward_pass_fuses_each_frame_once_with_the_same_result(net, monkeypatch):
+    g = collate_depth([_graph(80, 7), _graph(50, 8)])
+    with torch.no_grad():
+        # Without the memo: GraphVS's step, then the gains, each fusing both frames itself.
+        v_dir, l, h = GraphVS.forward(net, g)
+        g_v, g_l = net.depth_gains(g)
+        calls = []
+        fuse = net.encoder.fusion.forward
+        monkeypatch.setattr(net.encoder.fusion, "forward", lambda *a: calls.append(1) or fuse(*a))
+        out = net(g)
+    assert len(calls) == 2  # the current and the goal frame, once each
+    for x, y in zip(out, (g_v * v_dir, g_l * l, h)):
+        torch.testing.assert_close(x, y, atol=0, rtol=0)
+    assert net.encoder._memo is None  # nothing kept after the pass
+
+
 def test_fusion_equals_dense_bidirectional_cross_attention():
     torch.manual_seed(1)
     ff = FeatureFusion(2, 16)

@@ -44,7 +44,8 @@ Shapes: ``Nn`` = total nodes, ``A`` = attention pairs, ``C`` = total clusters, `
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,30 @@ class DepthPCEncoder(Encoder):
         super().__init__(pos_dim, pos_dim, hidden_dim)
         del self.embed  # replaced by the fusion module
         self.fusion = FeatureFusion(pos_dim, hidden_dim // 2)
+        self._memo: dict[tuple[int, bool], tuple[Tensor, Tensor]] | None = None
+
+    @contextmanager
+    def memoised(self) -> Iterator[None]:
+        """Within the block, each batch's fused modalities are computed once per frame: the node embedding
+        and the depth gains of one forward pass both read them (the same tensors, so the same result)."""
+        self._memo = {}
+        try:
+            yield
+        finally:
+            self._memo = None
 
     def modalities(self, g: GraphBatch, current: bool) -> tuple[Tensor, Tensor]:
         """Fused (X̃_pos, X̃_Z), (Nn, F) each, of the current (or goal) frame."""
         if not isinstance(g, DepthGraphBatch):
             raise InputError("Depth-PC needs a DepthGraphBatch (collate_depth), not a plain CNS batch")
-        if current:
-            return self.fusion(g.x_cur, g.z_cur, g.att_cur)
-        return self.fusion(g.x_tar, g.z_tar, g.att_tar)
+        key = (id(g), current)
+        if self._memo is not None and key in self._memo:
+            return self._memo[key]
+        out = (self.fusion(g.x_cur, g.z_cur, g.att_cur) if current
+               else self.fusion(g.x_tar, g.z_tar, g.att_tar))
+        if self._memo is not None:
+            self._memo[key] = out
+        return out
 
     def embed_nodes(self, g: GraphBatch, current: bool) -> Tensor:
         """``e = ReLU([X̃_pos, X̃_Z])`` (Nn, H)."""
@@ -177,8 +194,9 @@ class DepthPCNet(GraphVS):
             v_dir (B, 6) scaled direction, l (B, 1) scaled norm logit, hidden (C, H); Eq. 3 with
             :func:`~vs_controllers.core.cns.network.postprocess` gives the twist.
         """
-        v_dir, l, hidden = super().forward(g, hidden, goal_terms)
-        g_v, g_l = self.depth_gains(g)
+        with self.encoder.memoised():
+            v_dir, l, hidden = super().forward(g, hidden, goal_terms)
+            g_v, g_l = self.depth_gains(g)
         return g_v * v_dir, g_l * l, hidden
 
     # ---------------------------------------------------------------- weights
