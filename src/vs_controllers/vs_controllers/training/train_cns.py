@@ -25,9 +25,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -41,8 +41,12 @@ from vs_controllers.core.pipelines import load_pipeline_file
 from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
-__all__ = ["CNSTrainingConfig", "TrainConfig", "cns_loss", "load_config", "reset_finished", "rollout_step", "train",
-           "update"]
+__all__ = ["LOG_FIELDS", "CNSTrainingConfig", "TrainConfig", "TrainLoop", "cns_loss", "load_config", "reset_finished",
+           "rollout_step", "train", "update"]
+
+#: The columns of a run's ``log.csv`` (CNS's and Depth-PC's).
+LOG_FIELDS = ["iteration", "wall_s", "loss", "dir_loss", "norm_loss", "lr", "teacher_p", "curriculum",
+              "median_te_mm", "median_re_deg", "s_per_it"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,11 @@ def _optimizer(net: GraphVS, tc: TrainConfig) -> torch.optim.AdamW:
                               {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
 
 
+def _n_expert(tc: TrainConfig) -> int:
+    """How many environments (the first ones) the expert always drives."""
+    return max(1, int(tc.expert_envs * tc.batch_size)) if tc.expert_envs > 0 else 0
+
+
 @dataclass(frozen=True)
 class CNSTrainingConfig:
     """A CNS training config file (``config/training/<stem>.yaml``): one section per nested config."""
@@ -197,6 +206,153 @@ def reset_finished(env: PointEnvBatch, env_cfg: EnvConfig, hidden: list[torch.Te
             expert[b] = b < n_expert or env.rng.uniform() < teacher_p
 
 
+@dataclass
+class TrainLoop:
+    """The iterations of a run, shared by the CNS and the Depth-PC trainer; what differs comes in as callbacks.
+
+    One iteration: the learning rate of the schedule, a :func:`rollout_step`, every ``tc.tbptt`` iterations
+    an :func:`update` (recurrent states detached, then the wall cap looked at), :func:`reset_finished` with
+    the curriculum's settings; every ``tc.log_every`` iterations a ``log.csv`` row (:data:`LOG_FIELDS`);
+    every ``tc.eval_every`` and at the last iteration a closed-loop check (a line of ``eval.jsonl``,
+    ``ckpt_<it>.pt``, and ``best.pt`` when its score ``(success rate, −median deg − median mm / 10)`` is the
+    best yet); every ``tc.checkpoint_every``, at the end and at the cap the journal ``last.pt``.
+
+    Args:
+        tc: the schedule; env_cfg: the environments' settings, which the curriculum widens to.
+        net, opt: the policy and its optimiser.
+        env, hidden, expert: the environments, their recurrent states, the (B,) expert-driven flags.
+        out: output folder; log_file: ``log.csv``, open for appending rows.
+        check: the closed-loop check of ``net`` (a dict as :func:`~vs_controllers.training.eval_cns.evaluate`'s).
+        check_meta: ``(check result, for best.pt) →`` the metadata of the checkpoint saved at a check.
+        journal_net: ``iteration →`` the journal's ``net`` entry.
+        journal_envs: the journal also holds ``env``, ``hidden``, ``expert`` (an exact resume).
+        journal_checks: the journal is also written after each check.
+        collate_fn: batches the environments' graphs for ``net``.
+        iteration, best, wall0: the iteration, best score and wall seconds so far (a resume's).
+        cap_s: wall-time cap (seconds, over resumes).
+    """
+
+    tc: TrainConfig
+    env_cfg: EnvConfig
+    net: GraphVS
+    opt: torch.optim.Optimizer
+    env: PointEnvBatch
+    hidden: list[torch.Tensor | None]
+    expert: np.ndarray
+    out: Path
+    log_file: TextIO
+    check: Callable[[], dict[str, Any]]
+    check_meta: Callable[[dict[str, Any], bool], dict[str, Any]]
+    journal_net: Callable[[int], Any]
+    journal_envs: bool = False
+    journal_checks: bool = False
+    collate_fn: Callable[[list[Any]], GraphBatch] = collate
+    iteration: int = 0
+    best: list[float] | None = None
+    wall0: float = 0.0
+    cap_s: float = math.inf
+    capped: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._n_expert = _n_expert(self.tc)
+        self._log = csv.writer(self.log_file)
+        self._acc = torch.zeros(())
+        self._window: dict[str, list[float]] = {"loss": [], "dir": [], "norm": []}
+        self._t_start = time.perf_counter() - self.wall0
+        self._t_window = time.perf_counter()
+
+    def wall_s(self) -> float:
+        """Wall seconds of the run so far (over resumes)."""
+        return time.perf_counter() - self._t_start
+
+    def run(self, end: int, progress_bar: bool = True) -> None:
+        """Iterate until ``end`` or the wall cap (:attr:`capped`).
+
+        Args:
+            end: the iteration to stop at (at most ``tc.iterations``).
+            progress_bar: show tqdm's bar.
+        """
+        tc = self.tc
+        bar = tqdm(total=tc.iterations, initial=self.iteration, disable=not progress_bar, mininterval=30,
+                   smoothing=0.05)
+        while self.iteration < end and not self.capped:
+            self._step(bar)
+            it = self.iteration
+            # A capped run skips its closing check: on a shared CPU a check can take as long as
+            # hundreds of iterations, and the cap is a deadline. best.pt keeps the last completed check.
+            checked = tc.eval_every > 0 and (it % tc.eval_every == 0 or it == tc.iterations)
+            if checked:
+                self._check()
+            if it % tc.checkpoint_every == 0 or it == end or self.capped or (checked and self.journal_checks):
+                self._journal()
+        bar.close()
+
+    def _step(self, bar: tqdm) -> None:
+        """One iteration: roll out, learn every ``tbptt`` iterations, restart finished episodes, log."""
+        tc, it = self.tc, self.iteration
+        progress = it / tc.iterations
+        teacher_p = _lerp(tc.teacher_start, tc.teacher_end, progress / tc.teacher_decay if tc.teacher_decay else 1)
+        for group in self.opt.param_groups:
+            group["lr"] = _lr_at(tc, it)
+        dir_loss, norm_loss, self.hidden = rollout_step(self.net, self.env, self.hidden, self.expert,
+                                                        tc.norm_weight, self.collate_fn)
+        self._acc = self._acc + dir_loss + norm_loss
+        self._window["dir"].append(dir_loss.item())
+        self._window["norm"].append(norm_loss.item())
+        self._window["loss"].append(self._window["dir"][-1] + self._window["norm"][-1])
+        it = self.iteration = it + 1
+        if it % tc.tbptt == 0:
+            update(self.net, self.opt, self._acc, tc.grad_clip)
+            self._acc = torch.zeros(())
+            self.hidden = [None if h is None else h.detach() for h in self.hidden]
+            self.capped = self.wall_s() > self.cap_s
+        reset_finished(self.env, _env_cfg_at(self.env_cfg, tc, it / tc.iterations), self.hidden, self.expert,
+                       self._n_expert, teacher_p)
+        bar.update(1)
+        if it % tc.log_every == 0:
+            self._log_row(bar, teacher_p, min(1.0, progress / tc.curriculum if tc.curriculum else 1))
+
+    def _log_row(self, bar: tqdm, teacher_p: float, curriculum: float) -> None:
+        """Write the means of the iterations since the last row to ``log.csv``, and start a new window."""
+        w = self._window
+        te, re = self.env.errors()
+        now = time.perf_counter()
+        self._log.writerow([self.iteration, f"{now - self._t_start:.1f}", f"{np.mean(w['loss']):.5f}",
+                            f"{np.mean(w['dir']):.5f}", f"{np.mean(w['norm']):.5f}",
+                            f"{_lr_at(self.tc, self.iteration):.2e}", f"{teacher_p:.3f}", f"{curriculum:.3f}",
+                            f"{np.median(te) * 1e3:.1f}", f"{np.median(re):.2f}",
+                            f"{(now - self._t_window) / len(w['loss']):.3f}"])
+        self.log_file.flush()
+        bar.set_postfix(loss=f"{np.mean(w['loss']):.4f}")
+        self._window = {k: [] for k in w}
+        self._t_window = now
+
+    def _check(self) -> None:
+        """A closed-loop check: its line in ``eval.jsonl``, ``ckpt_<it>.pt``, and ``best.pt`` if the best yet."""
+        res = self.check()
+        res.update(iteration=self.iteration, wall_s=self.wall_s())
+        with (self.out / "eval.jsonl").open("a") as f:
+            f.write(json.dumps(res) + "\n")
+        score = (res["success_rate"], -res["median_re_deg"] - res["median_te_mm"] / 10.0)
+        if self.best is None or score > tuple(self.best):
+            self.best = list(score)
+            torch.save(self.net.checkpoint(iteration=self.iteration, **self.check_meta(res, True)),
+                       self.out / "best.pt")
+        torch.save(self.net.checkpoint(iteration=self.iteration, **self.check_meta(res, False)),
+                   self.out / f"ckpt_{self.iteration:06d}.pt")
+
+    def _journal(self) -> None:
+        """Write the journal ``last.pt``, the resume point."""
+        state = {"net": self.journal_net(self.iteration), "optimizer": self.opt.state_dict(),
+                 "iteration": self.iteration, "best": self.best, "wall_s": self.wall_s(),
+                 "torch_rng": torch.get_rng_state()}
+        if self.journal_envs:
+            state.update(env=self.env, hidden=self.hidden, expert=self.expert)
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.out / "last.pt")  # atomic: a kill mid-save never corrupts the resume point
+
+
 def load_config(path: str | Path | None) -> tuple[TrainConfig, EnvConfig, GraphConfig]:
     """Read ``train`` / ``env`` / ``graph`` sections of a YAML file (missing sections: defaults) through
     :class:`CNSTrainingConfig`; unknown sections and keys fail, naming the valid ones.
@@ -235,67 +391,18 @@ def train(tc: TrainConfig, env_cfg: EnvConfig, graph_cfg: GraphConfig, out: Path
     env = PointEnvBatch(_env_cfg_at(env_cfg, tc, it / tc.iterations), tc.batch_size, seed=int(rng.integers(2**31)),
                         graph_cfg=graph_cfg)
     B = tc.batch_size
-    n_expert = max(1, int(tc.expert_envs * B)) if tc.expert_envs > 0 else 0
-    expert = np.arange(B) < n_expert
-    hidden: list[torch.Tensor | None] = [None] * B
     log_path = out / "log.csv"
     new_log = not log_path.is_file() or not resume
-    log_file = log_path.open("w" if new_log else "a", newline="")
-    log = csv.writer(log_file)
-    if new_log:
-        log.writerow(["iteration", "wall_s", "loss", "dir_loss", "norm_loss", "lr", "teacher_p", "curriculum",
-                      "median_te_mm", "median_re_deg"])
-    acc = torch.zeros(())
-    window = {"loss": [], "dir": [], "norm": []}
-    t_start = time.perf_counter() - wall0
-    net.train()
-    bar = tqdm(total=tc.iterations, initial=it, disable=not progress_bar, mininterval=30, smoothing=0.05)
-    while it < tc.iterations:
-        progress = it / tc.iterations
-        teacher_p = _lerp(tc.teacher_start, tc.teacher_end, progress / tc.teacher_decay if tc.teacher_decay else 1)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(tc, it)
-        dir_loss, norm_loss, hidden = rollout_step(net, env, hidden, expert, tc.norm_weight)
-        acc = acc + dir_loss + norm_loss
-        window["dir"].append(dir_loss.item())
-        window["norm"].append(norm_loss.item())
-        window["loss"].append(window["dir"][-1] + window["norm"][-1])
-        it += 1
-        if it % tc.tbptt == 0:
-            update(net, opt, acc, tc.grad_clip)
-            acc = torch.zeros(())
-            hidden = [None if h is None else h.detach() for h in hidden]
-        reset_finished(env, _env_cfg_at(env_cfg, tc, it / tc.iterations), hidden, expert, n_expert, teacher_p)
-        bar.update(1)
-        if it % tc.log_every == 0:
-            te, re = env.errors()
-            log.writerow([it, f"{time.perf_counter() - t_start:.1f}", f"{np.mean(window['loss']):.5f}",
-                          f"{np.mean(window['dir']):.5f}", f"{np.mean(window['norm']):.5f}", f"{_lr_at(tc, it):.2e}",
-                          f"{teacher_p:.3f}", f"{min(1.0, progress / tc.curriculum if tc.curriculum else 1):.3f}",
-                          f"{np.median(te) * 1e3:.1f}", f"{np.median(re):.2f}"])
-            log_file.flush()
-            bar.set_postfix(loss=f"{np.mean(window['loss']):.4f}")
-            window = {k: [] for k in window}
-        evaluated = tc.eval_every > 0 and (it % tc.eval_every == 0 or it == tc.iterations)
-        if evaluated:
-            res = evaluate(net, dataclasses.replace(env_cfg, noise=True), tc.eval_episodes, tc.eval_steps)
-            res.update(iteration=it, wall_s=time.perf_counter() - t_start)
-            with (out / "eval.jsonl").open("a") as f:
-                f.write(json.dumps(res) + "\n")
-            score = (res["success_rate"], -res["median_re_deg"] - res["median_te_mm"] / 10.0)
-            if best is None or score > tuple(best):
-                best = list(score)
-                torch.save(net.checkpoint(iteration=it, wall_s=res["wall_s"], eval=res,
-                                          train=dataclasses.asdict(tc)), out / "best.pt")
-            torch.save(net.checkpoint(iteration=it, eval=res), out / f"ckpt_{it:06d}.pt")
-        if it % tc.checkpoint_every == 0 or it == tc.iterations or evaluated:
-            tmp = out / "last.pt.tmp"
-            torch.save({"net": net.checkpoint(iteration=it), "optimizer": opt.state_dict(), "iteration": it,
-                        "best": best, "wall_s": time.perf_counter() - t_start,
-                        "torch_rng": torch.get_rng_state()}, tmp)
-            tmp.replace(last)  # atomic: a kill mid-save never corrupts the resume point
-    bar.close()
-    log_file.close()
+    with log_path.open("w" if new_log else "a", newline="") as log_file:
+        if new_log:
+            csv.writer(log_file).writerow(LOG_FIELDS)
+        TrainLoop(tc, env_cfg, net, opt, env, [None] * B, np.arange(B) < _n_expert(tc), out, log_file,
+                  check=lambda: evaluate(net, dataclasses.replace(env_cfg, noise=True), tc.eval_episodes,
+                                         tc.eval_steps),
+                  check_meta=lambda res, for_best: ({"wall_s": res["wall_s"], "eval": res,
+                                                     "train": dataclasses.asdict(tc)} if for_best else {"eval": res}),
+                  journal_net=lambda i: net.checkpoint(iteration=i), journal_checks=True,
+                  iteration=it, best=best, wall0=wall0).run(tc.iterations, progress_bar)
     return out / "best.pt" if (out / "best.pt").is_file() else last
 
 

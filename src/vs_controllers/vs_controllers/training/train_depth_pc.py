@@ -2,10 +2,11 @@
 
     python -m vs_controllers.training.train_depth_pc --config config/training/depthpc.yaml [--out DIR] [--resume]
 
-The recipe is CNS's (:mod:`vs_controllers.training.train_cns`, whose schedule, loss and optimiser it
-reuses): one iteration = one time step of B parallel environments
-(:class:`~vs_controllers.training.depth_pc_env.DepthPCEnvBatch`), the policy drives its own roll-outs,
-PBVS labels every visited state, the loss (CNS Eq. 4) is summed over ``tbptt`` steps per AdamW step.
+The recipe is CNS's (:mod:`vs_controllers.training.train_cns`, whose schedule, loss, optimiser and
+training loop :class:`~vs_controllers.training.train_cns.TrainLoop` it reuses): one iteration = one
+time step of B parallel environments (:class:`~vs_controllers.training.depth_pc_env.DepthPCEnvBatch`),
+the policy drives its own roll-outs, PBVS labels every visited state, the loss (CNS Eq. 4) is summed
+over ``tbptt`` steps per AdamW step.
 
 Departure from the paper (which trains from scratch for hours on a GPU): the layers Depth-PC shares
 with CNS (the encoder's PTConv and cluster fusion, the backbone, the decoder) start from a CNS
@@ -28,8 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 from vs_common.core.config import check_range, describe, from_mapping, load_yaml
 from vs_common.core.errors import ConfigError
 
@@ -49,21 +47,9 @@ from vs_controllers.core.depth_pc.network import DepthPCNet
 from vs_controllers.training.depth_pc_env import DepthEnvConfig, DepthPCEnvBatch
 from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.point_env import EnvConfig
-from vs_controllers.training.train_cns import (
-    TrainConfig,
-    _env_cfg_at,
-    _lerp,
-    _lr_at,
-    _optimizer,
-    reset_finished,
-    rollout_step,
-    update,
-)
+from vs_controllers.training.train_cns import LOG_FIELDS, TrainConfig, TrainLoop, _env_cfg_at, _n_expert, _optimizer
 
 __all__ = ["DepthPCTrainConfig", "RunConfig", "load_config", "train"]
-
-LOG_FIELDS = ["iteration", "wall_s", "loss", "dir_loss", "norm_loss", "lr", "teacher_p", "curriculum",
-              "median_te_mm", "median_re_deg", "s_per_it"]
 
 
 @dataclass(frozen=True)
@@ -158,9 +144,8 @@ def train(rc: RunConfig, out: Path, resume: bool = False, progress_bar: bool = T
     torch.set_num_threads(tc.threads)
     out.mkdir(parents=True, exist_ok=True)
     net, copied = _new_net(rc)
-    opt = _optimizer(net, tc)  # type: ignore[arg-type]  # any module with parameters
+    opt = _optimizer(net, tc)
     B = tc.batch_size
-    n_expert = max(1, int(tc.expert_envs * B)) if tc.expert_envs > 0 else 0
     last, log_path = out / "last.pt", out / "log.csv"
     if resume and last.is_file():
         state = torch.load(last, weights_only=False)  # our own journal: it holds the pickled environments
@@ -174,83 +159,22 @@ def train(rc: RunConfig, out: Path, resume: bool = False, progress_bar: bool = T
         it, best, wall0 = 0, None, 0.0
         env = rc.make_env(_env_cfg_at(rc.env, tc, 0.0), B, int(np.random.default_rng(tc.seed).integers(2**31)))
         hidden = [None] * B
-        expert = np.arange(B) < n_expert
+        expert = np.arange(B) < _n_expert(tc)
         log_path.write_text(",".join(LOG_FIELDS) + "\n")
         (out / "eval.jsonl").write_text("")
     (out / "config.yaml").write_text(yaml.safe_dump(rc.as_dict(), sort_keys=False))
     meta = {"train": dataclasses.asdict(tc), "warm_start": rc.depth_pc.warm_start, "warm_started_keys": len(copied)}
-    log_file = log_path.open("a", newline="")
-    log = csv.writer(log_file)
-    acc = torch.zeros(())
-    window: dict[str, list[float]] = {"loss": [], "dir": [], "norm": []}
-    t_start = time.perf_counter() - wall0
-    t_window = time.perf_counter()
     cap_s = rc.depth_pc.wall_minutes * 60.0 if rc.depth_pc.wall_minutes > 0 else float("inf")
-    end = min(tc.iterations, stop_after) if stop_after is not None else tc.iterations
-    bar = tqdm(total=tc.iterations, initial=it, disable=not progress_bar, mininterval=30, smoothing=0.05)
-
-    def check(iteration: int) -> None:
-        nonlocal best
-        res = evaluate(net, dataclasses.replace(rc.env, noise=True), tc.eval_episodes, tc.eval_steps,  # type: ignore[arg-type]
-                       make_env=rc.make_env, collate_fn=collate_depth)  # type: ignore[arg-type]
-        res.update(iteration=iteration, wall_s=time.perf_counter() - t_start)
-        with (out / "eval.jsonl").open("a") as f:
-            f.write(json.dumps(res) + "\n")
-        score = (res["success_rate"], -res["median_re_deg"] - res["median_te_mm"] / 10.0)
-        if best is None or score > tuple(best):
-            best = list(score)
-            torch.save(net.checkpoint(iteration=iteration, eval=res, **meta), out / "best.pt")
-        torch.save(net.checkpoint(iteration=iteration, eval=res, **meta), out / f"ckpt_{iteration:06d}.pt")
-
-    def journal(iteration: int) -> None:
-        tmp = out / "last.pt.tmp"
-        torch.save({"net": net.state_dict(), "optimizer": opt.state_dict(), "iteration": iteration, "best": best,
-                    "wall_s": time.perf_counter() - t_start, "torch_rng": torch.get_rng_state(), "env": env,
-                    "hidden": hidden, "expert": expert}, tmp)
-        tmp.replace(last)  # atomic: a kill mid-save never corrupts the resume point
-
-    capped = False
-    while it < end and not capped:
-        progress = it / tc.iterations
-        teacher_p = _lerp(tc.teacher_start, tc.teacher_end, progress / tc.teacher_decay if tc.teacher_decay else 1)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(tc, it)
-        dir_loss, norm_loss, hidden = rollout_step(net, env, hidden, expert, tc.norm_weight, collate_depth)
-        acc = acc + dir_loss + norm_loss
-        window["dir"].append(dir_loss.item())
-        window["norm"].append(norm_loss.item())
-        window["loss"].append(window["dir"][-1] + window["norm"][-1])
-        it += 1
-        if it % tc.tbptt == 0:
-            update(net, opt, acc, tc.grad_clip)
-            acc = torch.zeros(())
-            hidden = [None if h is None else h.detach() for h in hidden]
-            capped = time.perf_counter() - t_start > cap_s
-        reset_finished(env, _env_cfg_at(rc.env, tc, it / tc.iterations), hidden, expert, n_expert, teacher_p)
-        bar.update(1)
-        if it % tc.log_every == 0:
-            te, re = env.errors()
-            now = time.perf_counter()
-            log.writerow([it, f"{now - t_start:.1f}", f"{np.mean(window['loss']):.5f}", f"{np.mean(window['dir']):.5f}",
-                          f"{np.mean(window['norm']):.5f}", f"{_lr_at(tc, it):.2e}", f"{teacher_p:.3f}",
-                          f"{min(1.0, progress / tc.curriculum if tc.curriculum else 1):.3f}",
-                          f"{np.median(te) * 1e3:.1f}", f"{np.median(re):.2f}",
-                          f"{(now - t_window) / len(window['loss']):.3f}"])
-            log_file.flush()
-            bar.set_postfix(loss=f"{np.mean(window['loss']):.4f}")
-            window = {k: [] for k in window}
-            t_window = now
-        finished = it == tc.iterations or capped
-        # A capped run skips its closing check: on a shared CPU a check can take as long as
-        # hundreds of iterations, and the cap is a deadline. best.pt keeps the last completed check.
-        if tc.eval_every > 0 and (it % tc.eval_every == 0 or it == tc.iterations):
-            check(it)
-        if it % tc.checkpoint_every == 0 or finished or it == end:
-            journal(it)
-    bar.close()
-    log_file.close()
-    if it >= tc.iterations or capped:
-        torch.save(net.checkpoint(iteration=it, wall_s=time.perf_counter() - t_start, capped=capped, **meta),
+    with log_path.open("a", newline="") as log_file:
+        loop = TrainLoop(tc, rc.env, net, opt, env, hidden, expert, out, log_file,
+                         check=lambda: evaluate(net, dataclasses.replace(rc.env, noise=True), tc.eval_episodes,
+                                                tc.eval_steps, make_env=rc.make_env, collate_fn=collate_depth),
+                         check_meta=lambda res, _for_best: {"eval": res, **meta},
+                         journal_net=lambda _it: net.state_dict(), journal_envs=True, collate_fn=collate_depth,
+                         iteration=it, best=best, wall0=wall0, cap_s=cap_s)
+        loop.run(min(tc.iterations, stop_after) if stop_after is not None else tc.iterations, progress_bar)
+    if loop.iteration >= tc.iterations or loop.capped:
+        torch.save(net.checkpoint(iteration=loop.iteration, wall_s=loop.wall_s(), capped=loop.capped, **meta),
                    out / "final.pt")
     for path in (out / "best.pt", out / "final.pt"):
         if path.is_file():
