@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from vs_common.core.config import describe, from_mapping
 from vs_common.core.errors import InputError
 from vs_perception.core.types import Correspondences
@@ -94,7 +93,7 @@ class DepthPCController(CNSController):
         """One Depth-PC step (CNS's step on the Depth-PC graph). Never raises for bad observations."""
         out = super().compute(obs)
         if out.ok:
-            out.info["depth_points"] = int(np.isfinite(self.graphs.current_depth(obs)).sum())
+            out.info["depth_points"] = self.graphs.depth_points
         return out
 
 

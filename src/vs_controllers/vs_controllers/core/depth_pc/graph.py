@@ -175,6 +175,8 @@ class DepthGraphBuilder(GraphBuilder):
         check_choice("scope", scope, ATTENTION_SCOPES)
         self.scope = scope
         self.goal_depth: np.ndarray | None = None
+        #: Correspondences with a current depth in the last :meth:`build`.
+        self.depth_points = 0
 
     def set_goal(self, goal: Correspondences, labels: np.ndarray | None = None) -> tuple[GoalGraph, bool]:
         """CNS's :meth:`GraphBuilder.set_goal`, then keep the goal's relative depth (even for a cached goal)."""
@@ -202,4 +204,6 @@ class DepthGraphBuilder(GraphBuilder):
         """
         base = super().build(obs, dist)
         assert self.goal_depth is not None  # set with the goal; super().build raised without one
-        return add_depth(base, self.current_depth(obs), self.goal_depth, self.scope)
+        current = self.current_depth(obs)
+        self.depth_points = int(np.isfinite(current).sum())
+        return add_depth(base, current, self.goal_depth, self.scope)
