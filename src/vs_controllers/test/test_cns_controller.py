@@ -6,7 +6,7 @@ import torch
 from vs_common.core.camera import CameraModel
 from vs_common.core.config import from_mapping
 from vs_common.core.errors import ConfigError, InputError
-from vs_controllers.core.cns.controller import CNSConfig, CNSController, default_checkpoint, make_cns_controller
+from vs_controllers.core.cns.controller import CNSConfig, CNSController, default_checkpoint
 from vs_controllers.core.cns.graph import GraphConfig
 from vs_controllers.core.cns.network import GraphVS
 from vs_controllers.core.loop import LoopConfig, ServoLoop, adaptive_gain
@@ -116,9 +116,9 @@ def test_speed_limits_and_config_validation():
     res = loop.step(_obs(goal, shift=50.0))
     assert np.linalg.norm(res.v_c[:3]) <= 1e-4 + 1e-12 and np.linalg.norm(res.v_c[3:]) <= 1e-4 + 1e-12
     with pytest.raises(ConfigError):
-        make_cns_controller({"distance_source": "guess"})
+        CNSController.from_mapping({"distance_source": "guess"})
     with pytest.raises(ConfigError):
-        make_cns_controller({"gain": 1.0})  # a loop setting (LoopConfig), not the controller's
+        CNSController.from_mapping({"gain": 1.0})  # a loop setting (LoopConfig), not the controller's
 
 
 def test_every_graph_setting_is_reachable():
@@ -130,7 +130,7 @@ def test_every_graph_setting_is_reachable():
                                        retries=2, seed=5)
     assert CNSController(CNSConfig(), net=GraphVS()).graphs.cfg == GraphConfig()
     with pytest.raises(ConfigError, match=r"graph.ap_damping=0.2 is out of range"):
-        make_cns_controller({"graph": {"ap_damping": 0.2}})
+        CNSController.from_mapping({"graph": {"ap_damping": 0.2}})
     with pytest.raises(ConfigError):
         LoopConfig(gain=0.0)
     with pytest.raises(ConfigError):
@@ -165,7 +165,7 @@ def test_adaptive_gain_scales_the_network_twist_by_the_visp_law(shift):
 def test_shipped_checkpoint_servos_synthetic_scenes_to_the_goal():
     """Closed loop through the controller API: the shipped weights reach the goal from large offsets."""
     torch.set_num_threads(1)
-    ctrl = make_cns_controller({})  # loads the default weights/cns_table.pt
+    ctrl = CNSController.from_mapping({})  # loads the default weights/cns_table.pt
     assert default_checkpoint().is_file()
     env = PointEnvBatch(EnvConfig(noise=False, num_points_min=60, num_points_max=200), 4, seed=7)
     te0, re0 = env.errors()

@@ -9,7 +9,6 @@ from vs_controllers.core.depth_pc.controller import (
     DepthPCConfig,
     DepthPCController,
     default_checkpoint,
-    make_depth_pc_controller,
 )
 from vs_controllers.core.depth_pc.network import DepthPCNet
 from vs_controllers.core.protocol import Controller
@@ -116,11 +115,11 @@ def test_config_validation_and_the_factory(tmp_path):
             DepthPCConfig(**bad)
     for bad in ({"gain": 2}, {"network": {"threads": -1}}):
         with pytest.raises(ConfigError):
-            make_depth_pc_controller(bad)
+            DepthPCController.from_mapping(bad)
     assert default_checkpoint().name == "depthpc.pt" and default_checkpoint().parent.name == "weights"
     with pytest.raises(WeightsNotFoundError):
-        make_depth_pc_controller({"network": {"checkpoint": str(tmp_path / "none.pt")}})
+        DepthPCController.from_mapping({"network": {"checkpoint": str(tmp_path / "none.pt")}})
     torch.save(DepthPCNet().checkpoint(), tmp_path / "d.pt")
-    ctrl = make_depth_pc_controller({"network.checkpoint": str(tmp_path / "d.pt"), "graph": {"ap_damping": 0.8}})
+    ctrl = DepthPCController.from_mapping({"network.checkpoint": str(tmp_path / "d.pt"), "graph": {"ap_damping": 0.8}})
     assert isinstance(ctrl, DepthPCController) and ctrl.config.graph.ap_damping == 0.8
     assert "DepthPCNet" in DepthPCConfig.__dataclass_fields__["network"].metadata["description"]

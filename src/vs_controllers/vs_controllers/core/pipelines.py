@@ -162,7 +162,7 @@ register_pipeline(PipelineSpec(
 register_pipeline(PipelineSpec(
     name="cns", summary="keypoints → correspondence graph → GNN → twist (Chen et al. 2024)",
     inputs=(Input.CORRESPONDENCES,),
-    controller="vs_controllers.core.cns.controller:make_cns_controller",
+    controller="vs_controllers.core.cns.controller:CNSController.from_mapping",
     controller_config="vs_controllers.core.cns.controller:CNSConfig",
     observer_config="vs_perception.core.observer:ObserverConfig",
     # The authors' loop far from the goal (gain 1), up to 2x in the last pixels; IBVS's speed limits.
@@ -174,7 +174,7 @@ register_pipeline(PipelineSpec(
 DEPTH_PC = PipelineSpec(
     name="depth_pc", summary="keypoints + relative depth → Depth-PC graph → GNN → twist (Depth-PC)",
     inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
-    controller="vs_controllers.core.depth_pc.controller:make_depth_pc_controller",
+    controller="vs_controllers.core.depth_pc.controller:DepthPCController.from_mapping",
     controller_config="vs_controllers.core.depth_pc.controller:DepthPCConfig",
     observer_config="vs_perception.core.observer:ObserverConfig",
     # CNS's loop: the network is trained like CNS's (m/s, rad/s at unit gain).

@@ -40,7 +40,7 @@ from vs_controllers.core.cns.graph import GraphBatch, GraphBuilder, GraphConfig,
 from vs_controllers.core.cns.network import GraphVS, T, postprocess
 from vs_controllers.core.protocol import ControlOutput
 
-__all__ = ["CNSConfig", "CNSController", "NetworkConfig", "default_checkpoint", "make_cns_controller"]
+__all__ = ["CNSConfig", "CNSController", "NetworkConfig", "default_checkpoint"]
 
 DISTANCE_SOURCES = ("auto", "config")
 
@@ -119,7 +119,12 @@ class CNSController:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> CNSController:
-        """Build from a config mapping (YAML keys = :class:`CNSConfig` field names)."""
+        """Build from a config mapping (YAML keys = :class:`CNSConfig` field names, nested or dotted); the
+        registry's factory (``"vs_controllers.core.cns.controller:CNSController.from_mapping"``).
+
+        Raises:
+            ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
+        """
         return cls(from_mapping(CNSConfig, values))
 
     def set_goal(self, goal: Correspondences, labels: np.ndarray | None = None) -> None:
@@ -198,12 +203,3 @@ class CNSController:
                   "controller_ms": 1e3 * (time.perf_counter() - t0), "num_points": int(graph.node_mask.sum()),
                   "num_clusters": graph.num_clusters, "clusters_observed": int(graph.cluster_mask.sum()),
                   "norm": float(T(l)[0, 0]), "distance_prior_m": self.distance_m})
-
-
-def make_cns_controller(values: Mapping[str, Any] | None = None) -> CNSController:
-    """Registry factory: ``"cns": "vs_controllers.core.cns.controller:make_cns_controller"``.
-
-    Raises:
-        ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
-    """
-    return CNSController.from_mapping(values)  # from_mapping maps bad keys and values to ConfigError

@@ -33,8 +33,7 @@ from vs_controllers.core.depth_pc.graph import DepthGraphBuilder, DepthNodeGraph
 from vs_controllers.core.depth_pc.network import DepthPCNet
 from vs_controllers.core.protocol import ControlOutput
 
-__all__ = ["DepthPCConfig", "DepthPCController", "DepthPCNetworkConfig", "default_checkpoint",
-           "make_depth_pc_controller"]
+__all__ = ["DepthPCConfig", "DepthPCController", "DepthPCNetworkConfig", "default_checkpoint"]
 
 DEFAULT_CHECKPOINT = "depthpc.pt"
 
@@ -81,7 +80,12 @@ class DepthPCController(CNSController):
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> DepthPCController:
-        """Build from a config mapping (YAML keys = :class:`DepthPCConfig` field names, nested)."""
+        """Build from a config mapping (YAML keys = :class:`DepthPCConfig` field names, nested or dotted); the
+        registry's factory (``"vs_controllers.core.depth_pc.controller:DepthPCController.from_mapping"``).
+
+        Raises:
+            ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
+        """
         return cls(from_mapping(DepthPCConfig, values))
 
     def _batch(self, graph: NodeGraph) -> GraphBatch:
@@ -95,12 +99,3 @@ class DepthPCController(CNSController):
         if out.ok:
             out.info["depth_points"] = self.graphs.depth_points
         return out
-
-
-def make_depth_pc_controller(values: Mapping[str, Any] | None = None) -> DepthPCController:
-    """Registry factory: ``"depth_pc": "vs_controllers.core.depth_pc.controller:make_depth_pc_controller"``.
-
-    Raises:
-        ConfigError: invalid settings; WeightsNotFoundError: the checkpoint file is missing.
-    """
-    return DepthPCController.from_mapping(values)  # from_mapping maps bad keys and values to ConfigError
