@@ -47,7 +47,7 @@ from vs_common.core.paths import resolve_config
 from vs_controllers.core.loop import LoopConfig
 from vs_controllers.core.protocol import Controller
 
-__all__ = ["DEPTH_PC", "INPUT_NODES", "INPUT_STREAMS", "NODE_CONFIGS", "PIPELINES", "Input", "PipelineSpec",
+__all__ = ["INPUT_NODES", "INPUT_STREAMS", "NODE_CONFIGS", "PIPELINES", "Input", "PipelineSpec",
            "controller_settings", "get_pipeline", "load_pipeline_file", "loop_settings", "make_controller",
            "make_pipeline", "node_config", "pipeline_names", "pipeline_sections", "pipeline_settings",
            "register_pipeline", "resolve"]
@@ -170,8 +170,7 @@ register_pipeline(PipelineSpec(
                     max_linear_mps=0.3, max_angular_rps=1.0)))
 
 
-#: Depth-PC (issue #19): CNS with relative-depth fusion; weights/depthpc.pt (model card weights/depthpc.md).
-DEPTH_PC = PipelineSpec(
+register_pipeline(PipelineSpec(
     name="depth_pc", summary="keypoints + relative depth → Depth-PC graph → GNN → twist (Depth-PC)",
     inputs=(Input.CORRESPONDENCES, Input.RELATIVE_DEPTH),
     controller="vs_controllers.core.depth_pc.controller:DepthPCController.from_mapping",
@@ -179,8 +178,7 @@ DEPTH_PC = PipelineSpec(
     observer_config="vs_perception.core.observer:ObserverConfig",
     # CNS's loop: the network is trained like CNS's (m/s, rad/s at unit gain).
     loop=LoopConfig(gain_mode="adaptive", gain=1.0, gain_zero=2.0, gain_inf=1.0, gain_slope=100.0,
-                    max_linear_mps=0.3, max_angular_rps=1.0))
-register_pipeline(DEPTH_PC)
+                    max_linear_mps=0.3, max_angular_rps=1.0)))
 
 
 def pipeline_names() -> list[str]:
