@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from vs_bringup.report import RunSeries, summarize, write_report
+from vs_bringup.report import RunSeries, summarize, te_rebound, write_report
 from vs_common.core.errors import InputError
 from vs_common.core.se3 import exp_se3, make_pose
 from vs_common.ros.image import image_to_rgb
@@ -73,6 +73,26 @@ def test_summary_numbers():
     assert out["initial_feature_error"] == pytest.approx(0.2 * np.exp(-0.3))
     failed = summarize(s, result={"converged": False, "steps": 12})
     assert failed["converged"] is False and failed["steps"] == 12
+
+
+def test_te_rebound():
+    # A monotone approach does not rebound; a swing through the goal rebounds by its size; far never counts.
+    assert te_rebound(np.array([0.2, 0.01, 0.004, 0.002, 0.001, 0.001])) == 0.0
+    swing = np.array([0.2, 0.004, 0.001, 0.0025, 0.0012, 0.0005])
+    assert te_rebound(swing) == pytest.approx(0.0015)
+    assert te_rebound(np.array([0.2, 0.1, 0.05])) is None
+    assert te_rebound(np.array([0.2, 0.004, 0.2])) == pytest.approx(0.196)  # rises back out: the whole swing
+
+
+def test_summary_rebound_covers_servoing_only():
+    s = _series()
+    s.base_T_tcp[:3] = GOAL  # before servoing the camera sat at the goal (as the demo captures it), then jumped away
+    out = summarize(s)  # from servo start on, the run decays monotonically
+    assert out["te_rebound_mm"] == pytest.approx(0.0) and out["rings"] is False
+    s.base_T_tcp[30:40] = s.base_T_tcp[5]  # a swing back out to the pose of step 5 (≈ 50 mm) while servoing
+    out = summarize(s)
+    assert out["te_rebound_mm"] > 40.0 and out["rings"] is True
+    assert summarize(RunSeries(pipeline="cns"))["te_rebound_mm"] is None
 
 
 def test_summary_without_ground_truth_or_status():

@@ -35,6 +35,32 @@ from vs_bringup import topics as T
 #: Success criterion of the benchmark (DESIGN.md §7, after CNS): final RE < 3 deg and TE < 3 cm.
 SUCCESS_TE_M = 0.03
 SUCCESS_RE_DEG = 3.0
+#: Oscillation around the goal is measured once the camera's TE first falls below this (m).
+NEAR_GOAL_TE_M = 0.005
+#: A run "rings" when its TE rises more than this (m) above its running minimum after NEAR_GOAL_TE_M (#20's
+#: precision target, 0.5 mm: a smaller rebound is within what the demo is asked to reach).
+RING_TE_M = 0.0005
+
+
+def te_rebound(te_m: np.ndarray, near_m: float = NEAR_GOAL_TE_M) -> float | None:
+    """Largest rise of the translation error above its running minimum once it first fell below ``near_m``.
+
+    A monotone approach gives 0; a camera that runs through the goal and turns back gives the size of the
+    swing. This is what "oscillation around the goal" means in the demo's summary (``te_rebound_mm``).
+
+    Args:
+        te_m: (K,) TE samples in time order (m), e.g. from servo start to its end.
+        near_m: where the near-goal part begins.
+
+    Returns:
+        The rebound (m), or None when TE never falls below ``near_m``.
+    """
+    te = np.asarray(te_m, dtype=float)
+    below = np.flatnonzero(te < near_m)
+    if len(below) == 0:
+        return None
+    tail = te[below[0]:]
+    return float(np.max(tail - np.minimum.accumulate(tail)))
 
 
 @dataclass
@@ -200,6 +226,9 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
     # Errors "at the start" are those when servoing began (the run may start at the goal, as the demo does).
     i0 = int(np.searchsorted(s.t_pose, servo_start)) if servo_start is not None and len(s.t_pose) else 0
     i0 = min(i0, max(len(te) - 1, 0))
+    i1 = int(np.searchsorted(s.t_pose, servo_end, side="right")) if servo_end is not None and len(s.t_pose) \
+        else len(te)
+    rebound = te_rebound(te[i0:max(i1, i0 + 1)]) if len(te) else None
     out: dict[str, Any] = {
         "pipeline": s.pipeline,
         "converged": bool(len(s.state) and s.state[-1] == ServoState.CONVERGED),
@@ -214,6 +243,8 @@ def summarize(s: RunSeries, result: dict[str, Any] | None = None) -> dict[str, A
         "final_te_mm": float(te[-1] * 1e3) if len(te) else None,
         "final_re_deg": float(re[-1]) if len(re) else None,
         "success": bool(te[-1] < SUCCESS_TE_M and re[-1] < SUCCESS_RE_DEG) if len(te) else None,
+        "te_rebound_mm": None if rebound is None else rebound * 1e3,
+        "rings": None if rebound is None else bool(rebound > RING_TE_M),
         "servo_duration_s": (servo_end - servo_start) if servo_start is not None and servo_end is not None else None,
         "record_duration_s": float(max([*s.t_status, *s.t_twist, *s.t_pose], default=0.0)),
         "mean_observer_ms": _finite_or_none(np.nanmean(s.observer_ms)) if len(s.observer_ms) else None,
