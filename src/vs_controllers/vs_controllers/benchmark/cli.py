@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_dev_split_arguments(p: argparse.ArgumentParser, scenes: str) -> None:
+    """The arguments of the dev-split tools (``loop_rate``, ``near_goal``): env, split seed, section, scenes."""
+    p.add_argument("--env", choices=("render", "image"), default="render")
+    p.add_argument("--scenes-seed", type=int, default=7, help="development split seed (not a stored set's)")
+    p.add_argument("--section", choices=("S", "M", "L", "A"), default="A")
+    p.add_argument("--scenes", default=scenes, help="'a:b' slice or ids of the split's scenes")
+
+
 def _default_path(explicit: str | None, name: str) -> Path | None:
     """The explicit path, else ``name`` in the workspace config folder, else None (built-in defaults)."""
     if explicit:

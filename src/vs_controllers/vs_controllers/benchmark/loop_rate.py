@@ -41,7 +41,7 @@ from vs_perception.core.keypoint_depth import DepthMap
 from vs_perception.core.observer import OBSERVER_STAGES, Observer
 from vs_perception.core.relative_depth import metric_to_relative
 
-from vs_controllers.benchmark.cli import _default_path
+from vs_controllers.benchmark.cli import _default_path, add_dev_split_arguments
 from vs_controllers.benchmark.runner import select_scenes
 from vs_controllers.core.inputs import make_inputs
 from vs_controllers.core.loop import ServoLoop
@@ -179,10 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipelines", default="ibvs,cns", help="comma-separated pipeline names")
     p.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated detectors")
     p.add_argument("--tracking", default="off,on", help="off, on or both (comma-separated)")
-    p.add_argument("--env", choices=("render", "image"), default="render")
-    p.add_argument("--scenes-seed", type=int, default=7, help="development split seed (not a stored set's)")
-    p.add_argument("--section", choices=("S", "M", "L", "A"), default="A")
-    p.add_argument("--scenes", default="0:3", help="'a:b' slice or ids of the split's scenes")
+    add_dev_split_arguments(p, scenes="0:3")
     p.add_argument("--step-m", type=float, default=0.01, help="largest camera translation between frames (m)")
     p.add_argument("--step-deg", type=float, default=2.0, help="largest camera rotation between frames (deg)")
     p.add_argument("--hold", type=int, default=30, help="frames held at the goal after the path")
