@@ -95,8 +95,12 @@ def test_config_hash_follows_content_not_path(tmp_path: Path) -> None:
     bench = BenchmarkConfig()
     assert config_hash("ibvs", src, bench) == config_hash("ibvs", copy, bench)
     assert config_hash("ibvs", src, bench) != config_hash("ibvs", src, BenchmarkConfig(stop_threshold=0.02))
-    # Keyed by behaviour: the shipped file gives the defaults, so it shares its episodes with no file at all.
-    assert config_hash("ibvs", src, bench) == config_hash("ibvs", None, bench)
+    # Keyed by behaviour: a file that states the defaults shares its episodes with no file at all, and the
+    # shipped file (tracking on) does not.
+    defaults = tmp_path / "defaults.yaml"
+    defaults.write_text("observer: {ros__parameters: {tracking: {enabled: false}}}\n")
+    assert config_hash("ibvs", defaults, bench) == config_hash("ibvs", None, bench)
+    assert config_hash("ibvs", src, bench) != config_hash("ibvs", None, bench)
     slower = tmp_path / "slower.yaml"
     slower.write_text(f"extends: {src}\nloop: {{ros__parameters: {{gain_inf: 0.3}}}}\n")
     assert config_hash("ibvs", slower, bench) != config_hash("ibvs", src, bench)

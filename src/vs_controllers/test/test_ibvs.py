@@ -160,15 +160,18 @@ def test_config_validation_and_registry() -> None:
         make_pipeline("ibvs", {"ibvs_loop": {}})
 
 
-def test_shipped_yaml_loads_and_matches_the_defaults() -> None:
+def test_shipped_yaml_is_the_defaults_with_tracking() -> None:
+    from dataclasses import replace
     from pathlib import Path
 
     from vs_perception.core.observer import ObserverConfig
+    from vs_perception.core.tracking import TrackConfig
 
     repo = Path(__file__).resolve().parents[3]
     obs_cfg, ctrl, loop = make_pipeline("ibvs", repo / "config/ibvs.yaml")
-    # The YAML documents the defaults; keep them equal so a node without the file behaves the same.
-    assert obs_cfg == ObserverConfig() and ctrl.config == IBVSConfig() and loop == get_pipeline("ibvs").loop
+    # The YAML turns tracking on (#20) and is otherwise the defaults, so a node without it differs only there.
+    assert obs_cfg == replace(ObserverConfig(), tracking=TrackConfig(enabled=True))
+    assert ctrl.config == IBVSConfig() and loop == get_pipeline("ibvs").loop
 
 
 def test_pipeline_file_overlays(tmp_path) -> None:
@@ -195,10 +198,11 @@ def test_pipeline_file_overlays(tmp_path) -> None:
         load_pipeline_file(tmp_path / "a.yaml")
     # A name that is not next to the file is looked up in config/; the shipped variants are overlays of cns.yaml.
     (tmp_path / "akaze.yaml").write_text("extends: cns.yaml\n"
-                                         "observer: {ros__parameters: {features: {detector: akaze}}}\n")
+                                         "observer: {ros__parameters: {features: {detector: akaze}, tracking: {enabled: false}}}\n")
     assert pipeline_settings("cns", tmp_path / "akaze.yaml") == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
     # The same overlay as a mapping (a CLI that edits a file's sections): the base is looked up in config/.
-    overlay = {"extends": "cns.yaml", "observer": {"ros__parameters": {"features.detector": "akaze"}}}
+    overlay = {"extends": "cns.yaml",
+               "observer": {"ros__parameters": {"features.detector": "akaze", "tracking.enabled": False}}}
     assert pipeline_settings("cns", overlay) == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
 
 
@@ -243,8 +247,9 @@ def test_pipeline_files_hold_only_what_differs() -> None:
 #: The settings each shipped pipeline file gives, in dotted names, where they may differ from the defaults (the
 #: config dataclasses' and the spec's loop); the files' headers document these values.
 SHIPPED = {
-    "ibvs.yaml": ("ibvs", {}),
-    "cns.yaml": ("cns", {"observer.features.detector": "sift", "observer.features.max_keypoints": 400}),
+    "ibvs.yaml": ("ibvs", {"observer.tracking.enabled": True}),
+    "cns.yaml": ("cns", {"observer.features.detector": "sift", "observer.features.max_keypoints": 400,
+                         "observer.tracking.enabled": True}),
     "cns_akaze.yaml": ("cns", {"observer.features.detector": "akaze", "observer.features.max_keypoints": 400}),
     "cns_authors_loop.yaml": ("cns", {"observer.features.detector": "akaze", "observer.features.max_keypoints": 400,
                                       "loop.gain_mode": "constant", "loop.max_linear_mps": 0.0,
