@@ -197,8 +197,9 @@ def test_pipeline_file_overlays(tmp_path) -> None:
     with pytest.raises(ConfigError, match="loops back"):
         load_pipeline_file(tmp_path / "a.yaml")
     # A name that is not next to the file is looked up in config/; the shipped variants are overlays of cns.yaml.
-    (tmp_path / "akaze.yaml").write_text("extends: cns.yaml\n"
-                                         "observer: {ros__parameters: {features: {detector: akaze}, tracking: {enabled: false}}}\n")
+    (tmp_path / "akaze.yaml").write_text(
+        "extends: cns.yaml\n"
+        "observer: {ros__parameters: {features: {detector: akaze}, tracking: {enabled: false}}}\n")
     assert pipeline_settings("cns", tmp_path / "akaze.yaml") == pipeline_settings("cns", repo / "config/cns_akaze.yaml")
     # The same overlay as a mapping (a CLI that edits a file's sections): the base is looked up in config/.
     overlay = {"extends": "cns.yaml",
