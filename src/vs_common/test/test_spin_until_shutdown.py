@@ -35,3 +35,22 @@ def test_an_error_while_running_is_raised(ros_context, monkeypatch):
     with pytest.raises(RuntimeError, match="a real bug"):
         M.spin_until_shutdown(node)
     node.destroy_node()
+
+
+def test_an_error_just_before_the_shutdown_ends_the_spin_quietly(ros_context, monkeypatch):
+    """The signal lands inside a take: the error comes first, rclpy's handler shuts the context down after."""
+    import threading
+
+    import rclpy
+    from vs_common.ros import main as M
+
+    node = rclpy.create_node("spin_probe", context=ros_context)
+
+    def spin_interrupted(n):
+        threading.Timer(0.1, ros_context.shutdown).start()
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    monkeypatch.setattr(rclpy, "spin", spin_interrupted)
+    M.spin_until_shutdown(node)
+    assert not rclpy.ok(context=ros_context)
+    node.destroy_node()
