@@ -245,9 +245,10 @@ def test_observer_auto_keeps_the_pipeline_files_detector(pipeline, detector):
 def test_the_real_config_for_ibvs():
     specs = {s.name: s for s in L.node_specs(L.LaunchArgs(rviz=True))}
     assert specs["servo_controller"].param_files[-1] == ROOT / "config" / "ibvs.yaml"
-    # The shipped IBVS graph is the defaults in code but for tracking: the files give the observer only that (#20)
+    # The shipped IBVS graph is the defaults in code but for tracking: the files give the observer only that (#20:
+    # tracking, goal-image LK)
     # and the session only the simulated cell's image-age limit (sim_cell.yaml, test_sim_cell.py).
-    assert L.resolve_parameters(specs["observer"]) == {"tracking.enabled": True}
+    assert L.resolve_parameters(specs["observer"]) == {"tracking.enabled": True, "tracking.goal_lk_px": 2.0}
     ctrl = L.resolve_parameters(specs["servo_controller"])
     assert ctrl["pipeline"] == "ibvs"
     assert {k for k in ctrl if k.startswith("session.")} == {"session.max_observation_age_s"}

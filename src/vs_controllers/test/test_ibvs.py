@@ -169,8 +169,9 @@ def test_shipped_yaml_is_the_defaults_with_tracking() -> None:
 
     repo = Path(__file__).resolve().parents[3]
     obs_cfg, ctrl, loop = make_pipeline("ibvs", repo / "config/ibvs.yaml")
-    # The YAML turns tracking on (#20) and is otherwise the defaults, so a node without it differs only there.
-    assert obs_cfg == replace(ObserverConfig(), tracking=TrackConfig(enabled=True))
+    # The YAML turns tracking and goal-image LK on (#20) and is otherwise the defaults, so a node without it
+    # differs only there.
+    assert obs_cfg == replace(ObserverConfig(), tracking=TrackConfig(enabled=True, goal_lk_px=2.0))
     assert ctrl.config == IBVSConfig() and loop == get_pipeline("ibvs").loop
 
 
@@ -248,7 +249,7 @@ def test_pipeline_files_hold_only_what_differs() -> None:
 #: The settings each shipped pipeline file gives, in dotted names, where they may differ from the defaults (the
 #: config dataclasses' and the spec's loop); the files' headers document these values.
 SHIPPED = {
-    "ibvs.yaml": ("ibvs", {"observer.tracking.enabled": True}),
+    "ibvs.yaml": ("ibvs", {"observer.tracking.enabled": True, "observer.tracking.goal_lk_px": 2.0}),
     "cns.yaml": ("cns", {"observer.features.detector": "sift", "observer.features.max_keypoints": 400,
                          "observer.tracking.enabled": True}),
     "cns_akaze.yaml": ("cns", {"observer.features.detector": "akaze", "observer.features.max_keypoints": 400}),

@@ -1,5 +1,6 @@
 """Tracking tests: LK follows a known warp, the forward-backward check drops occluded points, and the
-observer keeps goal ids while tracking and detects again on schedule or when inliers drop."""
+observer keeps goal ids while tracking, detects again on schedule or when inliers drop, and near the goal
+tracks the goal keypoints from the goal image."""
 
 from __future__ import annotations
 
@@ -156,8 +157,58 @@ def test_tracking_off_detects_every_frame() -> None:
     assert [obs.observe(f).info["mode"] for f in frames] == ["detect"] * 3
 
 
+def _shift(dx: float, dy: float, a_deg: float = 0.0) -> np.ndarray:
+    """Homography of a small image motion: rotation about the centre, then a (sub-pixel) shift."""
+    a = np.radians(a_deg)
+    c = np.array([[1, 0, W / 2], [0, 1, H / 2], [0, 0, 1]])
+    r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]]) @ c @ r @ np.linalg.inv(c)
+
+
+def test_near_the_goal_the_goal_keypoints_are_tracked_from_the_goal_image() -> None:
+    """Within goal_lk_px the observer measures the offset to the goal image directly: more exactly than
+    detection does, exactly zero at the goal, and it falls back to detection when that fails."""
+    goal_img = textured(5)
+    near = [_shift(6.0, -4.0, 0.5), _shift(1.2, 0.8, 0.1), _shift(0.4, -0.3, 0.05), _shift(0.0, 0.0)]
+    frames = [cv2.warpPerspective(goal_img, m, (W, H), flags=cv2.INTER_CUBIC) for m in near]
+    frames[-1] = goal_img.copy()
+    on = Observer(_config(detector="sift", max_keypoints=400, enabled=True, model="homography", goal_lk_px=2.0))
+    off = Observer(_config(detector="sift", max_keypoints=400, model="homography"))
+    goal = on.set_goal(goal_img, None, CAM)
+    off.set_goal(goal_img, None, CAM)
+    modes, err_on, err_off = [], [], []
+    for m, img in zip(near, frames):
+        a, b = on.observe(img), off.observe(img)
+        modes.append(a.info["mode"])
+        assert np.array_equal(a.goal_ids, goal.goal_ids)
+        for corr, errs in ((a, err_on), (b, err_off)):
+            v = corr.valid
+            errs.append(float(np.median(np.linalg.norm(corr.current_uv[v] - apply(m, goal.goal_uv[v]), axis=1))))
+    # 6 px away: tracked from the last frame; within 2 px of the goal: from the goal image.
+    assert modes == ["detect", "track", "goal", "goal"], modes
+    assert on.observe(goal_img).num_valid >= 0.9 * len(goal)
+    # At the goal image itself every goal keypoint stays where it is: no displacement to correct.
+    at_goal = on.observe(goal_img)
+    assert at_goal.info["mode"] == "goal"
+    assert np.abs(at_goal.current_uv[at_goal.valid] - goal.goal_uv[at_goal.valid]).max() < 1e-3
+    # Near the goal, tracking from the goal image measures the offset better than detecting and matching.
+    assert err_on[2] < 0.75 * err_off[2], (err_on, err_off)
+    assert err_on[2] < 0.06, err_on
+    # A view LK cannot follow from the goal image (most of it occluded): detected and matched again.
+    occluded = goal_img.copy()
+    occluded[:, : int(0.8 * W)] = textured(11)[:, : int(0.8 * W)]
+    assert on.observe(occluded).info["mode"] == "detect"
+
+
+def test_goal_lk_is_off_by_default() -> None:
+    goal_img = textured(5)
+    obs = Observer(_config(detector="sift", max_keypoints=400, enabled=True, model="homography"))
+    obs.set_goal(goal_img, None, CAM)
+    assert [obs.observe(goal_img).info["mode"] for _ in range(3)] == ["detect", "track", "track"]
+
+
 @pytest.mark.parametrize("field,value", [("redetect_every", 0), ("fb_max_px", 0.0), ("lk_levels", -1),
-                                         ("min_fraction", 1.5)])
+                                         ("min_fraction", 1.5), ("goal_lk_px", -1.0)])
 def test_bad_tracking_settings(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         TrackConfig(**{field: value})

@@ -10,6 +10,9 @@ the last frame's valid rows with pyramidal Lucas–Kanade (forward–backward ch
 the same RANSAC; a row keeps its goal id, so tracking never changes which goal keypoint a point is. The
 observer detects and matches again every ``tracking.redetect_every`` frames, and at once in a frame whose tracked
 inliers fall below ``tracking.min_inliers`` or ``tracking.min_fraction`` of the last detection's.
+With ``tracking.goal_lk_px`` > 0, a frame that follows one whose valid points lay within that median distance
+of their goal positions tracks the goal keypoints from the goal image instead (mode ``"goal"``; the reason is in
+:mod:`vs_perception.core.tracking`), and falls back to the rules above when too few of them pass.
 
 Example:
     >>> obs = Observer(from_mapping(ObserverConfig, {"features.detector": "sift"}))
@@ -123,6 +126,7 @@ class Observer:
         self._matcher = DescriptorMatcher(self.config.matching)
         self._goal: Correspondences | None = None
         self._goal_features: Features | None = None
+        self._goal_gray: np.ndarray | None = None
         self._track: _TrackState | None = None
 
     @property
@@ -176,6 +180,7 @@ class Observer:
             goal_depth = np.full(len(feats), np.nan)
         self._matcher.set_goal(feats.descriptors, feats.binary)
         self._goal_features = feats
+        self._goal_gray = to_gray(image_rgb) if self.config.tracking.goal_lk_px > 0 else None
         self._track = None
         n = len(feats)
         self._goal = Correspondences(
@@ -196,8 +201,8 @@ class Observer:
             :class:`Correspondences` with N = number of goal keypoints; rows not matched (or RANSAC
             outliers) are invalid with NaN ``current_uv``. Too few matches is not an error: the
             result then simply has few valid rows. ``info`` holds the stage times detect_ms, match_ms,
-            track_ms, ransac_ms (0 for a stage that did not run), total_ms, ``mode`` ("detect" or
-            "track"), num_keypoints (detected this frame; 0 when tracked), num_matches (putative
+            track_ms, ransac_ms (0 for a stage that did not run), total_ms, ``mode`` ("detect",
+            "track" or "goal"), num_keypoints (detected this frame; 0 when tracked), num_matches (putative
             matches or points tracked through the forward–backward check), num_inliers.
 
         Raises:
@@ -218,21 +223,29 @@ class Observer:
         times = dict.fromkeys(OBSERVER_STAGES, 0.0)
         mode, num_keypoints, num_matches, num_inliers = "detect", 0, 0, 0
         st = self._track
-        if tc.enabled and st is not None and st.since_detect + 1 < tc.redetect_every:
-            rows = np.flatnonzero(st.valid)
+        # Near the goal: the goal keypoints from the goal image; else, between detections, the last frame's rows.
+        sources = []
+        if tc.enabled and st is not None:
+            if self._goal_gray is not None and st.goal_px <= tc.goal_lk_px:
+                sources.append(("goal", self._goal_gray, np.arange(n), goal.goal_uv, np.ones(n)))
+            if st.since_detect + 1 < tc.redetect_every:
+                rows = np.flatnonzero(st.valid)
+                sources.append(("track", st.gray, rows, st.uv[rows], st.score))
+        for name, from_gray, rows, from_uv, from_score in sources:
             t1 = time.perf_counter()
-            uv, ok, _ = track_points(st.gray, gray, st.uv[rows], tc.lk_window_px, tc.lk_levels, tc.fb_max_px)
+            uv, ok, _ = track_points(from_gray, gray, from_uv, tc.lk_window_px, tc.lk_levels, tc.fb_max_px)
             rows, uv = rows[ok], uv[ok]
             t2 = time.perf_counter()
             inl = c.estimator.inliers(uv, goal.goal_uv[rows], goal.camera.K)
-            t3 = time.perf_counter()
-            times["track_ms"], times["ransac_ms"] = 1e3 * (t2 - t1), 1e3 * (t3 - t2)
+            times["track_ms"] += 1e3 * (t2 - t1)
+            times["ransac_ms"] += 1e3 * (time.perf_counter() - t2)
             kept = int(inl.sum())
-            if kept >= max(tc.min_inliers, tc.min_fraction * st.detected_inliers) and kept > 0:
-                mode, num_matches, num_inliers = "track", len(rows), kept
+            if kept >= max(tc.min_inliers, tc.min_fraction * st.detected_inliers) and kept > 0:  # type: ignore[union-attr]
+                mode, num_matches, num_inliers = name, len(rows), kept
                 current_uv[rows[inl]] = uv[inl]
                 valid[rows[inl]] = True
-                score[rows[inl]] = st.score[rows[inl]]
+                score[rows[inl]] = from_score[rows[inl]]
+                break
         if mode == "detect":
             t1 = time.perf_counter()
             feats = self._extractor.detect_gray(gray)
@@ -253,10 +266,13 @@ class Observer:
             times["match_ms"] = 1e3 * (t3 - t2)
             times["ransac_ms"] += 1e3 * (t4 - t3)
         if tc.enabled:
+            goal_px = (float(np.median(np.linalg.norm(current_uv[valid] - goal.goal_uv[valid], axis=1)))
+                       if valid.any() else np.inf)
             self._track = _TrackState(
                 gray=gray, uv=current_uv.copy(), valid=valid.copy(), score=score.copy(),
                 since_detect=0 if mode == "detect" else st.since_detect + 1,  # type: ignore[union-attr]
-                detected_inliers=num_inliers if mode == "detect" else st.detected_inliers)  # type: ignore[union-attr]
+                detected_inliers=num_inliers if mode == "detect" else st.detected_inliers,  # type: ignore[union-attr]
+                goal_px=goal_px)
         current_depth = None
         if d_map is not None:
             current_depth = sample_depth(d_map, current_uv, c.depth_window, c.min_depth_m, c.max_depth_m)
@@ -280,3 +296,4 @@ class _TrackState:
     score: np.ndarray
     since_detect: int
     detected_inliers: int
+    goal_px: float  # median distance of the valid points to their goal positions (pixels; inf when none)

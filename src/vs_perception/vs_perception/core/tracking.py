@@ -7,6 +7,14 @@ frame lands within ``fb_max_px`` of where it started (Kalal, Mikolajczyk, Matas,
 automatic detection of tracking failures*, ICPR 2010): a point that is occluded, leaves the view or
 slides along an edge fails that round trip.
 
+Near the goal (``TrackConfig.goal_lk_px``) the observer tracks the goal keypoints from the goal image itself.
+There the two images differ by a few pixels, and LK measures that offset directly. Detection measures it only
+up to the detector's repeatability: a keypoint found again in a slightly moved image lands a tenth of a pixel
+or two off. For a servo loop that offset is an error to correct. The weakly observable motions (a sideways
+translation against a rotation about the perpendicular axis) barely change the image, so an error of 0.15-0.25 px
+moved the camera 0.2-0.6 mm along them at the goal (``docs/results/demo_latency.md``). LK between the goal image
+and an image taken at the goal gives zero displacement, and one close to it the small, smooth displacement.
+
 :func:`track_points` does the work; :class:`TrackConfig` holds the observer's tracking settings.
 """
 
@@ -46,6 +54,10 @@ class TrackConfig:
     fb_max_px: float = describe(
         "Forward-backward check: drop a point whose round trip ends farther than this (pixels) from its start.",
         default=1.0)
+    goal_lk_px: float = describe(
+        "With tracking enabled: while the last frame's valid points lie within this median distance (pixels) of "
+        "their goal positions, track the goal keypoints from the goal image straight into the current one "
+        "(same LK and checks) instead of from the last frame or by detection; 0 = off.", default=0.0)
 
     def __post_init__(self) -> None:
         check_range("redetect_every", self.redetect_every, 1)
@@ -54,6 +66,7 @@ class TrackConfig:
         check_range("lk_window_px", self.lk_window_px, 3, 101)
         check_range("lk_levels", self.lk_levels, 0, 8)
         check_range("fb_max_px", self.fb_max_px, 0.0, lo_open=True)
+        check_range("goal_lk_px", self.goal_lk_px, 0.0, 1e3)
 
 
 def track_points(prev_gray: np.ndarray, gray: np.ndarray, uv: np.ndarray, window_px: int = 21, levels: int = 3,
