@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from vs_common.core.camera import CameraModel
@@ -79,7 +81,8 @@ def test_update_from_correspondences_with_forgetting_weights() -> None:
 
 
 
-SETTLED = StopPolicyConfig(waiting_time_s=1.0, threshold=0.002, rule="settled", band_abs=1e-4)  # the session's
+SETTLED = StopPolicyConfig(waiting_time_s=1.0, threshold=0.002, rule="settled", band_abs=1e-4,
+                           resolution=2e-5)  # the session's
 
 
 def _feed(pol: PixelStopPolicy, errors, hz: float = 5.0) -> float | None:
@@ -130,3 +133,22 @@ def test_a_true_plateau_is_settled() -> None:
     # Above the threshold never stops, and resets the range.
     pol = PixelStopPolicy(SETTLED)
     assert _feed(pol, np.full(20, 0.003)) is None and pol.hold_time == 0.0
+
+
+def test_an_error_without_a_floor_settles_once_it_moves_less_than_the_resolution() -> None:
+    """Goal-image LK: the demo's error fell geometrically to 0 (λ ≈ 0.7 /s at 7 Hz). Every sample is a new low,
+    so without a resolution the rule never stops. With 2e-5 it stops within about a second of the error
+    changing by less than that per second: below 4e-5, about 0.02 mm at 0.5 m. A slow approach far above that
+    still counts as moving, because small steps add up against the stored low."""
+    hz, lam = 7.0, 0.7
+    falling = 2e-3 * np.exp(-lam * np.arange(300) / hz)
+    assert _feed(PixelStopPolicy(replace(SETTLED, resolution=0.0)), falling, hz) is None
+    t = _feed(PixelStopPolicy(SETTLED), falling, hz)
+    assert t is not None
+    assert 2e-6 < falling[int(round(t * hz))] < 4e-5
+    assert t < 60 / hz  # the error is 4e-5 after 39 samples; 1e-6 would take 76
+    # 1.5e-5 per sample at 5 Hz (7 %/s near 1e-3): below the resolution per sample, far above it per second.
+    slow = 0.0011 * np.exp(-0.07 * np.arange(50) / 5.0)
+    assert _feed(PixelStopPolicy(SETTLED), slow) is None
+    with pytest.raises(ValueError, match="resolution"):
+        StopPolicyConfig(resolution=-1.0)

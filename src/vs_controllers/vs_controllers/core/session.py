@@ -55,6 +55,11 @@ class SessionConfig:
     plateau_band: float = describe(
         "Absolute part of the plateau band (normalised image units); 1e-4 ~ the features' jitter at the goal "
         "(0.06 px at 600 px focal length).", default=1e-4)
+    # With goal-image LK (TrackConfig.goal_lk_px) the demo's error fell to 0 without a floor. The rule then kept
+    # the camera polishing from 0.1 mm to 0.004 mm for 8-14 s (docs/results/demo_latency.md).
+    stop_resolution: float = describe(
+        "Changes of the error smaller than this do not count as a new low or high (normalised image units); "
+        "2e-5 ~ 0.01 px at 600 px focal length.", default=2e-5)
     max_failures: int = describe("Consecutive steps the controller may fail before the run is FAILED.", default=25)
     # Only ends the run: the bridge stops the arm after its own command_timeout_s of silence. The rendered
     # cell on a busy 2-core machine stalls up to ~2-3 s at times (ros2 launch, one process per node): 2.0
@@ -80,6 +85,7 @@ class SessionConfig:
         check_range("threshold", self.threshold, 0.0, lo_open=True)
         check_choice("stop_rule", self.stop_rule, STOP_RULES)
         check_range("plateau_band", self.plateau_band, 0.0)
+        check_range("stop_resolution", self.stop_resolution, 0.0)
         check_range("max_failures", self.max_failures, 1)
         check_range("input_timeout_s", self.input_timeout_s, 0.0, lo_open=True)
         check_range("max_observation_age_s", self.max_observation_age_s, 0.0, 10.0, lo_open=True)
@@ -95,7 +101,7 @@ class SessionConfig:
         """The stop policy of the session: :class:`StopPolicyConfig` with this plateau time, threshold, rule
         and band."""
         return replace(StopPolicyConfig(), waiting_time_s=self.waiting_time_s, threshold=self.threshold,
-                       rule=self.stop_rule, band_abs=self.plateau_band)
+                       rule=self.stop_rule, band_abs=self.plateau_band, resolution=self.stop_resolution)
 
 
 @dataclass

@@ -16,6 +16,9 @@ below ``threshold`` and has stopped improving. Two rules (``StopPolicyConfig.rul
   left it). A slow approach keeps making new lows, a drift away new highs, an overshoot leaves the range;
   a settled error's noise stops making records within a few samples. (Under ``cns`` a delay-capped demo loop
   at 5 Hz, its error falling 7 % in 1 s, was accepted at 2.5 mm; an overshoot inside the band at 0.6 mm.)
+  A record must beat the range by more than ``resolution``. An error that converges without a noise floor
+  (goal-image tracking, ``TrackConfig.goal_lk_px``) makes new lows forever, geometrically smaller ones. The
+  rule then stops once the error has moved by less than ``resolution`` in ``waiting_time_s``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class StopPolicyConfig:
                          default="cns")
     band_abs: float = describe("Absolute part of the plateau band 1.1 x low + this (normalised image units).",
                                default=5e-4)
+    resolution: float = describe("settled rule: a new low or high must pass the range by more than this "
+                                 "(normalised image units); 0 = any.", default=0.0)
 
     def __post_init__(self) -> None:
         check_range("waiting_time_s", self.waiting_time_s, 0.0)
@@ -62,6 +67,7 @@ class StopPolicyConfig:
         check_range("drop_percentile", self.drop_percentile, 0.0, 100.0, lo_open=True)
         check_choice("rule", self.rule, STOP_RULES)
         check_range("band_abs", self.band_abs, 0.0)
+        check_range("resolution", self.resolution, 0.0)
 
 
 def weighted_pixel_error(d: np.ndarray, w: np.ndarray, observed: np.ndarray, percentile: float = 90.0) -> float:
@@ -144,7 +150,8 @@ class PixelStopPolicy:
     def _settled(self, error: float, t: float) -> bool:
         """The ``settled`` rule: a new low or high restarts the clock; a range wider than the band restarts
         the range at this sample."""
-        if error < self._min or error > self._max:
+        res = self.config.resolution
+        if error < self._min - res or error > self._max + res:
             self._min, self._max = min(self._min, error), max(self._max, error)
             if self._max > _BAND_REL * self._min + self.config.band_abs:
                 self._min = self._max = error
