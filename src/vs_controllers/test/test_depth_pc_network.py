@@ -79,6 +79,27 @@ def test_cached_goal_terms_give_the_same_step(net):
         torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
 
 
+def test_goal_terms_of_an_earlier_frame_skip_the_goal_fusion(net, monkeypatch):
+    """The controller keeps goal_terms from the goal's first frame: a later frame (same goal, new current
+    depth) then fuses only its current frame, with the result of fusing both."""
+    n = 80
+    rng = np.random.default_rng(9)
+    zt = rng.uniform(0.5, 1.0, n)
+    first = collate_depth([_graph(n, 6, goal_depth=zt, current_depth=rng.uniform(0.5, 1.0, n))])
+    later = collate_depth([_graph(n, 6, goal_depth=zt, current_depth=rng.uniform(0.5, 1.0, n))])
+    with torch.no_grad():
+        terms = net.encoder.goal_terms(first)
+        assert len(terms) == 4
+        plain = net(later)
+        calls = []
+        fuse = net.encoder.fusion.forward
+        monkeypatch.setattr(net.encoder.fusion, "forward", lambda *a: calls.append(1) or fuse(*a))
+        cached = net(later, goal_terms=terms)
+    assert len(calls) == 1
+    for x, y in zip(plain, cached):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
+
+
 def test_a_forward_pass_fuses_each_frame_once_with_the_same_result(net, monkeypatch):
     g = collate_depth([_graph(80, 7), _graph(50, 8)])
     with torch.no_grad():

@@ -113,7 +113,7 @@ class CNSController:
         self.net = net.to(self.device).eval()
         self.graphs = GraphBuilder(self.config.graph)
         self.hidden: torch.Tensor | None = None
-        self._goal_terms: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._goal_terms: tuple[torch.Tensor, ...] | None = None
         self.distance_m = self.config.distance_prior_m
         self._goal: Correspondences | None = None
 

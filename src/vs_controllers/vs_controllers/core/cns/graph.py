@@ -336,6 +336,13 @@ class GraphBuilder:
         self._id_to_row = {int(i): r for r, i in enumerate(self.goal.goal_ids)}
         return self.goal, True
 
+    def rows(self, obs: Correspondences) -> np.ndarray:
+        """The goal row of each observation row (N_obs,), −1 where its goal id is unknown."""
+        assert self.goal is not None  # callers check
+        if len(obs.goal_ids) == self.goal.num_nodes and np.array_equal(obs.goal_ids, self.goal.goal_ids):
+            return np.arange(self.goal.num_nodes)  # the usual case: the observer keeps the goal's row order
+        return np.array([self._id_to_row.get(int(i), -1) for i in obs.goal_ids], dtype=np.int64)
+
     def build(self, obs: Correspondences, dist: float) -> NodeGraph:
         """This frame's graph. Rows whose goal id is unknown are ignored.
 
@@ -347,10 +354,7 @@ class GraphBuilder:
         n = self.goal.num_nodes
         current = np.zeros((n, 2))
         valid = np.zeros(n, dtype=bool)
-        if len(obs.goal_ids) == n and np.array_equal(obs.goal_ids, self.goal.goal_ids):
-            rows = np.arange(n)  # the usual case: the observer keeps the goal's row order
-        else:
-            rows = np.array([self._id_to_row.get(int(i), -1) for i in obs.goal_ids], dtype=np.int64)
+        rows = self.rows(obs)
         known = (rows >= 0) & obs.valid
         current_xy = obs.camera.normalize(np.nan_to_num(obs.current_uv))
         current[rows[known]] = current_xy[known]

@@ -159,14 +159,14 @@ class Encoder(nn.Module):
         alpha = softmax(logits, dst, num_nodes=num_dst)
         return scatter(alpha * values, dst, dim=0, dim_size=num_dst, reduce="sum")
 
-    def goal_terms(self, g: GraphBatch) -> tuple[Tensor, Tensor]:
+    def goal_terms(self, g: GraphBatch) -> tuple[Tensor, ...]:
         """Goal-branch PTConv logits and values of every node's (unpruned) E⁰ edge, (Nn, H) each."""
         e_tar = self.embed_nodes(g, current=False)
         pos = torch.cat([g.x_tar, g.x_tar], dim=-1)
         nodes = torch.arange(g.x_tar.shape[0], device=g.x_tar.device)
         return self._ptconv_terms(e_tar, e_tar[g.cluster_centers], pos, pos[g.cluster_centers], nodes, g.node_cluster)
 
-    def forward(self, g: GraphBatch, goal_terms: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    def forward(self, g: GraphBatch, goal_terms: tuple[Tensor, ...] | None = None) -> Tensor:
         """Cluster features f (C, H), zero for clusters with no observed member.
 
         Args:

@@ -127,7 +127,7 @@ class GraphVS(nn.Module):
         return torch.zeros(num_clusters, self.hidden_dim, device=next(self.parameters()).device)
 
     def forward(self, g: GraphBatch, hidden: Tensor | None = None,
-                goal_terms: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                goal_terms: tuple[Tensor, ...] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """One step.
 
         Args:

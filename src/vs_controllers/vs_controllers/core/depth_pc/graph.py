@@ -39,7 +39,7 @@ from vs_controllers.core.cns.graph import (
 
 __all__ = [
     "ATTENTION_SCOPES", "DepthGraphBatch", "DepthGraphBuilder", "DepthNodeGraph", "add_depth", "attention_pairs",
-    "build_depth_graph", "collate_depth", "normalise_depth",
+    "build_depth_graph", "collate_depth", "goal_side", "normalise_depth",
 ]
 
 ATTENTION_SCOPES = ("cluster", "graph")
@@ -94,8 +94,17 @@ class DepthNodeGraph(NodeGraph):
     att_tar: np.ndarray = None  # type: ignore[assignment]
 
 
+def goal_side(base: NodeGraph, goal_depth: np.ndarray, scope: str = "cluster") -> tuple[np.ndarray, np.ndarray]:
+    """The goal frame's part of a Depth-PC graph, which depends on the goal alone: ``z_tar`` (N,) and
+    ``att_tar`` (2, At) (:class:`DepthNodeGraph`)."""
+    goal_depth = np.asarray(goal_depth, dtype=np.float64).reshape(-1)
+    if len(goal_depth) != base.num_nodes:
+        raise InputError(f"{len(goal_depth)} goal depths for {base.num_nodes} goal keypoints")
+    return normalise_depth(goal_depth), attention_pairs(base.labels, np.ones(base.num_nodes, dtype=bool), scope)
+
+
 def add_depth(base: NodeGraph, current_depth: np.ndarray, goal_depth: np.ndarray,
-              scope: str = "cluster") -> DepthNodeGraph:
+              scope: str = "cluster", goal: tuple[np.ndarray, np.ndarray] | None = None) -> DepthNodeGraph:
     """A CNS graph plus normalised depths (current over its observed nodes) and attention pairs.
 
     Args:
@@ -103,17 +112,17 @@ def add_depth(base: NodeGraph, current_depth: np.ndarray, goal_depth: np.ndarray
         current_depth: (N,) raw relative depth of the current keypoints (any affine scale), NaN unknown.
         goal_depth: (N,) raw relative depth of the goal keypoints, NaN unknown.
         scope: attention scope (:data:`ATTENTION_SCOPES`).
+        goal: :func:`goal_side` of this goal, if the caller keeps it (computed here otherwise).
     """
     n = base.num_nodes
     current_depth = np.asarray(current_depth, dtype=np.float64).reshape(-1)
-    goal_depth = np.asarray(goal_depth, dtype=np.float64).reshape(-1)
-    if len(current_depth) != n or len(goal_depth) != n:
-        raise InputError(f"{len(current_depth)} current / {len(goal_depth)} goal depths for {n} goal keypoints")
+    if len(current_depth) != n:
+        raise InputError(f"{len(current_depth)} current depths for {n} goal keypoints")
+    z_tar, att_tar = goal_side(base, goal_depth, scope) if goal is None else goal
     return DepthNodeGraph(
         **vars(base),
-        z_cur=normalise_depth(current_depth, base.node_mask), z_tar=normalise_depth(goal_depth),
-        att_cur=attention_pairs(base.labels, base.node_mask, scope),
-        att_tar=attention_pairs(base.labels, np.ones(n, dtype=bool), scope))
+        z_cur=normalise_depth(current_depth, base.node_mask), z_tar=z_tar,
+        att_cur=attention_pairs(base.labels, base.node_mask, scope), att_tar=att_tar)
 
 
 def build_depth_graph(goal: GoalGraph, current_xy: np.ndarray, valid: np.ndarray, dist: float,
@@ -175,12 +184,14 @@ class DepthGraphBuilder(GraphBuilder):
         check_choice("scope", scope, ATTENTION_SCOPES)
         self.scope = scope
         self.goal_depth: np.ndarray | None = None
+        self._goal_side: tuple[np.ndarray, np.ndarray] | None = None  # goal_side() of this goal, once built
         #: Correspondences with a current depth in the last :meth:`build`.
         self.depth_points = 0
 
     def set_goal(self, goal: Correspondences, labels: np.ndarray | None = None) -> tuple[GoalGraph, bool]:
         """CNS's :meth:`GraphBuilder.set_goal`, then keep the goal's relative depth (even for a cached goal)."""
         graph, rebuilt = super().set_goal(goal, labels)
+        self._goal_side = None
         z = goal.goal_relative_depth
         self.goal_depth = (np.full(graph.num_nodes, np.nan) if z is None
                            else np.asarray(z, dtype=np.float64).reshape(-1).copy())
@@ -191,7 +202,7 @@ class DepthGraphBuilder(GraphBuilder):
         assert self.goal is not None  # callers check
         z = np.full(self.goal.num_nodes, np.nan)
         if obs.relative_depth is not None:
-            rows = np.array([self._id_to_row.get(int(i), -1) for i in obs.goal_ids], dtype=np.int64)
+            rows = self.rows(obs)
             known = (rows >= 0) & obs.valid
             z[rows[known]] = np.asarray(obs.relative_depth, dtype=np.float64)[known]
         return z
@@ -206,4 +217,6 @@ class DepthGraphBuilder(GraphBuilder):
         assert self.goal_depth is not None  # set with the goal; super().build raised without one
         current = self.current_depth(obs)
         self.depth_points = int(np.isfinite(current).sum())
-        return add_depth(base, current, self.goal_depth, self.scope)
+        if self._goal_side is None:
+            self._goal_side = goal_side(base, self.goal_depth, self.scope)
+        return add_depth(base, current, self.goal_depth, self.scope, goal=self._goal_side)

@@ -115,14 +115,22 @@ class DepthPCEncoder(Encoder):
         self._memo: dict[tuple[int, bool], tuple[Tensor, Tensor]] | None = None
 
     @contextmanager
-    def memoised(self) -> Iterator[None]:
+    def memoised(self, g: GraphBatch | None = None, goal_terms: tuple[Tensor, ...] | None = None) -> Iterator[None]:
         """Within the block, each batch's fused modalities are computed once per frame: the node embedding
-        and the depth gains of one forward pass both read them (the same tensors, so the same result)."""
+        and the depth gains of one forward pass both read them (the same tensors, so the same result).
+        With ``goal_terms`` from :meth:`goal_terms` for ``g``'s goal, the goal frame's are not computed at all."""
         self._memo = {}
+        if g is not None and goal_terms is not None and len(goal_terms) == 4:
+            self._memo[(id(g), False)] = (goal_terms[2], goal_terms[3])
         try:
             yield
         finally:
             self._memo = None
+
+    def goal_terms(self, g: GraphBatch) -> tuple[Tensor, ...]:
+        """CNS's goal-branch PTConv terms, then the goal frame's fused (X̃_pos, X̃_Z): all four depend on the
+        goal graph alone (its coordinates, depth and attention pairs), so a controller keeps them per goal."""
+        return (*super().goal_terms(g), *self.modalities(g, current=False))
 
     def modalities(self, g: GraphBatch, current: bool) -> tuple[Tensor, Tensor]:
         """Fused (X̃_pos, X̃_Z), (Nn, F) each, of the current (or goal) frame."""
@@ -182,7 +190,7 @@ class DepthPCNet(GraphVS):
         return g_v, g_l
 
     def forward(self, g: GraphBatch, hidden: Tensor | None = None,
-                goal_terms: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                goal_terms: tuple[Tensor, ...] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """One step: GraphVS's, then the depth gains.
 
         Args:
@@ -194,7 +202,7 @@ class DepthPCNet(GraphVS):
             v_dir (B, 6) scaled direction, l (B, 1) scaled norm logit, hidden (C, H); Eq. 3 with
             :func:`~vs_controllers.core.cns.network.postprocess` gives the twist.
         """
-        with self.encoder.memoised():
+        with self.encoder.memoised(g, goal_terms):
             v_dir, l, hidden = super().forward(g, hidden, goal_terms)
             g_v, g_l = self.depth_gains(g)
         return g_v * v_dir, g_l * l, hidden
