@@ -98,8 +98,8 @@ class SessionConfig:
         check_range("max_depth_m", self.max_depth_m, self.min_depth_m, 1e4, lo_open=True)
 
     def stop_policy(self) -> StopPolicyConfig:
-        """The stop policy of the session: :class:`StopPolicyConfig` with this plateau time, threshold, rule
-        and band."""
+        """The stop policy of the session: :class:`StopPolicyConfig` with this plateau time, threshold, rule,
+        band and resolution."""
         return replace(StopPolicyConfig(), waiting_time_s=self.waiting_time_s, threshold=self.threshold,
                        rule=self.stop_rule, band_abs=self.plateau_band, resolution=self.stop_resolution)
 

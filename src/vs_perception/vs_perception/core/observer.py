@@ -225,7 +225,9 @@ class Observer:
         st = self._track
         # Near the goal: the goal keypoints from the goal image; else, between detections, the last frame's rows.
         sources = []
+        min_kept = 0.0
         if tc.enabled and st is not None:
+            min_kept = max(tc.min_inliers, tc.min_fraction * st.detected_inliers, 1)
             if self._goal_gray is not None and st.goal_px <= tc.goal_lk_px:
                 sources.append(("goal", self._goal_gray, np.arange(n), goal.goal_uv, np.ones(n)))
             if st.since_detect + 1 < tc.redetect_every:
@@ -240,7 +242,7 @@ class Observer:
             times["track_ms"] += 1e3 * (t2 - t1)
             times["ransac_ms"] += 1e3 * (time.perf_counter() - t2)
             kept = int(inl.sum())
-            if kept >= max(tc.min_inliers, tc.min_fraction * st.detected_inliers) and kept > 0:  # type: ignore[union-attr]
+            if kept >= min_kept:
                 mode, num_matches, num_inliers = name, len(rows), kept
                 current_uv[rows[inl]] = uv[inl]
                 valid[rows[inl]] = True
@@ -266,8 +268,9 @@ class Observer:
             times["match_ms"] = 1e3 * (t3 - t2)
             times["ransac_ms"] += 1e3 * (t4 - t3)
         if tc.enabled:
+            # Only goal-image LK reads it.
             goal_px = (float(np.median(np.linalg.norm(current_uv[valid] - goal.goal_uv[valid], axis=1)))
-                       if valid.any() else np.inf)
+                       if self._goal_gray is not None and valid.any() else np.inf)
             self._track = _TrackState(
                 gray=gray, uv=current_uv.copy(), valid=valid.copy(), score=score.copy(),
                 since_detect=0 if mode == "detect" else st.since_detect + 1,  # type: ignore[union-attr]
