@@ -158,3 +158,30 @@ def test_needs_a_depth_batch_and_checkpoints_round_trip(tmp_path):
         DepthPCNet.from_checkpoint(tmp_path / "cns.pt")
     with pytest.raises(FileNotFoundError):
         DepthPCNet.from_checkpoint(tmp_path / "missing.pt")
+
+
+def test_the_residual_starts_as_the_checkpoint_it_loads_and_carries_each_nodes_own_embedding(tmp_path):
+    torch.manual_seed(3)
+    plain = DepthPCNet().eval()
+    torch.save(plain.checkpoint(iteration=1), tmp_path / "plain.pt")
+    res = DepthPCNet(residual=True)
+    res.load_without_residual(DepthPCNet.from_checkpoint(tmp_path / "plain.pt").state_dict())
+    res.eval()
+    g = collate_depth([_graph(40, 10)])
+    with torch.no_grad():
+        for x, y in zip(plain(g), res(g), strict=True):
+            torch.testing.assert_close(x, y, atol=0, rtol=0)  # gates at 0: exactly the loaded network
+        res.encoder.fusion.res_pos.fill_(1.0)
+        res.encoder.fusion.res_z.fill_(1.0)
+        keep = g.node_mask
+        fused_pos, fused_z = res.encoder.fusion(g.x_cur, g.z_cur, g.att_cur)
+        base_pos, base_z = plain.encoder.fusion(g.x_cur, g.z_cur, g.att_cur)
+        ff = res.encoder.fusion
+        torch.testing.assert_close(fused_pos[keep], base_pos[keep] + ff.pos_embed(g.x_cur[keep]), atol=1e-6, rtol=0)
+        torch.testing.assert_close(fused_z[keep], base_z[keep] + ff.depth_embed(g.z_cur[keep, None]),
+                                   atol=1e-6, rtol=0)
+        assert fused_pos[~keep].abs().max() == 0 and fused_z[~keep].abs().max() == 0
+    torch.save(res.checkpoint(iteration=2), tmp_path / "res.pt")
+    assert DepthPCNet.from_checkpoint(tmp_path / "res.pt").residual
+    with pytest.raises(InputError):
+        res.load_without_residual({"bogus": torch.zeros(1)})

@@ -74,3 +74,19 @@ def test_the_wall_cap_ends_the_run_cleanly(tmp_path):
     assert final["meta"]["capped"] and final["meta"]["iteration"] == rc.train.tbptt  # stops at the first update
     assert (tmp_path / "capped" / "last.pt").is_file()
     assert not (tmp_path / "capped" / "best.pt").exists()  # no closing check: the cap is a deadline
+
+
+def test_a_residual_run_starts_from_a_plain_checkpoint_with_its_outputs(tmp_path):
+    from vs_controllers.core.depth_pc.network import DepthPCNet
+    from vs_controllers.training.train_depth_pc import _new_net
+
+    torch.manual_seed(5)
+    torch.save(DepthPCNet().checkpoint(iteration=1), tmp_path / "plain.pt")
+    rc = _config(tmp_path, train={"init_checkpoint": str(tmp_path / "plain.pt")}, depth_pc={"residual": True})
+    net, _ = _new_net(rc)
+    assert net.residual and torch.all(net.encoder.fusion.res_pos == 0)
+    plain = DepthPCNet.from_checkpoint(tmp_path / "plain.pt").state_dict()
+    assert all(torch.equal(v, plain[k]) for k, v in net.state_dict().items() if k in plain)
+    torch.save(net.checkpoint(iteration=2), tmp_path / "res.pt")
+    with pytest.raises(ConfigError):  # a residual checkpoint cannot start a plain run
+        _new_net(_config(tmp_path, train={"init_checkpoint": str(tmp_path / "res.pt")}))

@@ -60,6 +60,10 @@ class DepthPCTrainConfig:
         "CNS checkpoint whose shared layers start the network (empty: from scratch, as the paper).",
         default="src/vs_controllers/vs_controllers/weights/cns_table.pt")
     hidden_dim: int = describe("H (each fusion pathway has H/2); 128 to warm-start from CNS.", default=128)
+    residual: bool = describe(
+        "Keep each node's own coordinate and depth embeddings beside the fused ones, gated per channel from 0 "
+        "(DepthPCNet's residual; not in the paper). An init_checkpoint without it loads with the gates at 0.",
+        default=False)
     wall_minutes: float = describe(
         "Wall-clock cap of the run (minutes, 0 = none), counted over resumes: at the first update past it the "
         "run writes last.pt and final.pt and ends, without a closing check.", default=0.0)
@@ -112,10 +116,18 @@ _SECTIONS: dict[str, Any] = {"train": TrainConfig, "env": EnvConfig, "graph": Gr
 
 def _new_net(rc: RunConfig) -> tuple[DepthPCNet, list[str]]:
     torch.manual_seed(rc.train.seed)
-    net = DepthPCNet(hidden_dim=rc.depth_pc.hidden_dim, attention_scope=rc.depth_env.attention_scope)
+    net = DepthPCNet(hidden_dim=rc.depth_pc.hidden_dim, attention_scope=rc.depth_env.attention_scope,
+                     residual=rc.depth_pc.residual)
     copied: list[str] = []
     if rc.train.init_checkpoint:
-        net.load_state_dict(DepthPCNet.from_checkpoint(rc.train.init_checkpoint).state_dict())
+        init = DepthPCNet.from_checkpoint(rc.train.init_checkpoint)
+        if init.residual == net.residual:
+            net.load_state_dict(init.state_dict())
+        elif net.residual:
+            net.load_without_residual(init.state_dict())
+        else:
+            raise ConfigError(f"train.init_checkpoint {rc.train.init_checkpoint} has the residual gates; "
+                              "set depth_pc.residual: true")
     elif rc.depth_pc.warm_start:
         copied = net.warm_start(GraphVS.from_checkpoint(rc.depth_pc.warm_start).state_dict())
     return net.train(), copied

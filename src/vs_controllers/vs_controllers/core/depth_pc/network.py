@@ -70,13 +70,24 @@ class FeatureFusion(nn.Module):
 
     Shapes: s (Nn, P) normalised coordinates, z (Nn,) normalised depth, pairs (2, A) [query i; key j]
     → X̃_pos (Nn, F), X̃_Z (Nn, F); a node in no pair gets zeros.
+
+    With ``residual`` (not in the paper, a departure: see :class:`DepthPCNet`), each output also keeps the
+    node's own embedding, scaled per channel by a learned vector that starts at 0 (ReZero / LayerScale):
+    ``X̃_pos + γ_pos ⊙ X``, ``X̃_Z + γ_Z ⊙ D``. Eq. 8 alone gives node ``j`` a softmax-weighted mean of its
+    cluster's coordinates whose weights depend on ``j`` only through its depth ``z_j`` (and ``X̃_Z,i``
+    depends on ``i``'s position only through the scalar ``⟨X_i, w_Z⟩``), so a node's own image position
+    reaches the encoder only through PTConv's positional term.
     """
 
-    def __init__(self, pos_dim: int, fusion_dim: int) -> None:
+    def __init__(self, pos_dim: int, fusion_dim: int, residual: bool = False) -> None:
         super().__init__()
         self.pos_embed = nn.Linear(pos_dim, fusion_dim)
         self.depth_embed = nn.Linear(1, fusion_dim)
         self.scale = 1.0 / math.sqrt(fusion_dim)
+        self.residual = residual
+        if residual:
+            self.res_pos = nn.Parameter(torch.zeros(fusion_dim))
+            self.res_z = nn.Parameter(torch.zeros(fusion_dim))
 
     def forward(self, s: Tensor, z: Tensor, pairs: Tensor) -> tuple[Tensor, Tensor]:
         # Both FALs are affine, so with D_j = w_Z z_j + b_Z the score is S_ij = z_j α_i + β_i
@@ -95,9 +106,12 @@ class FeatureFusion(nn.Module):
         s_hat = scatter(A_pos.unsqueeze(-1) * s[i], j, dim=0, dim_size=n, reduce="sum")
         # Pair sets are symmetric: a node is a query iff it is a key.
         paired = (scatter(torch.ones_like(S), i, dim=0, dim_size=n, reduce="sum") > 0).to(s.dtype).unsqueeze(-1)
-        fused_z = self.depth_embed(z_hat.unsqueeze(-1)) * paired
-        fused_pos = self.pos_embed(s_hat) * paired
-        return fused_pos, fused_z
+        fused_z = self.depth_embed(z_hat.unsqueeze(-1))
+        fused_pos = self.pos_embed(s_hat)
+        if self.residual:
+            fused_z = fused_z + self.res_z * self.depth_embed(z.unsqueeze(-1))
+            fused_pos = fused_pos + self.res_pos * X
+        return fused_pos * paired, fused_z * paired
 
 
 class DepthPCEncoder(Encoder):
@@ -106,12 +120,12 @@ class DepthPCEncoder(Encoder):
     Shapes: as CNS's encoder; needs a :class:`~vs_controllers.core.depth_pc.graph.DepthGraphBatch`.
     """
 
-    def __init__(self, pos_dim: int, hidden_dim: int) -> None:
+    def __init__(self, pos_dim: int, hidden_dim: int, residual: bool = False) -> None:
         if hidden_dim % 2:
             raise InputError(f"hidden_dim must be even (two pathways of H/2), got {hidden_dim}")
         super().__init__(pos_dim, pos_dim, hidden_dim)
         del self.embed  # replaced by the fusion module
-        self.fusion = FeatureFusion(pos_dim, hidden_dim // 2)
+        self.fusion = FeatureFusion(pos_dim, hidden_dim // 2, residual)
         self._memo: dict[tuple[int, bool], tuple[Tensor, Tensor]] | None = None
 
     @contextmanager
@@ -161,14 +175,18 @@ class DepthPCNet(GraphVS):
         hidden_dim: H (128, CNS's); each fusion pathway has H/2.
         attention_scope: which node pairs attend (:data:`ATTENTION_SCOPES`); the graphs are built with
             it, the network only records it.
+        residual: keep each node's own coordinate and depth embeddings beside the fused ones, gated per
+            channel from 0 (:class:`FeatureFusion`; not in the paper). False: Eq. 8 as written.
     """
 
-    def __init__(self, pos_dim: int = 2, hidden_dim: int = 128, attention_scope: str = "cluster") -> None:
+    def __init__(self, pos_dim: int = 2, hidden_dim: int = 128, attention_scope: str = "cluster",
+                 residual: bool = False) -> None:
         if attention_scope not in ATTENTION_SCOPES:
             raise InputError(f"attention_scope={attention_scope!r}; choose one of {list(ATTENTION_SCOPES)}")
         super().__init__(pos_dim, pos_dim, hidden_dim)
         self.attention_scope = attention_scope
-        self.encoder: DepthPCEncoder = DepthPCEncoder(pos_dim, hidden_dim)
+        self.residual = residual
+        self.encoder: DepthPCEncoder = DepthPCEncoder(pos_dim, hidden_dim, residual)
         self.gain_dir = mlp([hidden_dim, hidden_dim, 6])
         self.gain_norm = mlp([hidden_dim, hidden_dim, 1])
         for head in (self.gain_dir, self.gain_norm):
@@ -208,6 +226,18 @@ class DepthPCNet(GraphVS):
         return g_v * v_dir, g_l * l, hidden
 
     # ---------------------------------------------------------------- weights
+    def load_without_residual(self, state: Mapping[str, Tensor]) -> None:
+        """Load a checkpoint of the same network trained without ``residual``: every tensor but the residual
+        gates, which stay 0, so the loaded network computes exactly what the checkpoint's did.
+
+        Raises:
+            InputError: ``state`` lacks any other tensor or holds one this network does not have.
+        """
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        extra = [k for k in missing if not k.endswith((".res_pos", ".res_z"))]
+        if extra or unexpected:
+            raise InputError(f"state does not fit DepthPCNet: missing {extra}, unexpected {list(unexpected)}")
+
     def warm_start(self, cns_state: Mapping[str, Tensor]) -> list[str]:
         """Copy every CNS parameter with the same name and shape (PTConv, cluster fusion, backbone, decoder).
 
@@ -227,7 +257,8 @@ class DepthPCNet(GraphVS):
         """A self-describing checkpoint dict (``torch.save`` it); ``meta`` is stored alongside."""
         ckpt = super().checkpoint(**meta)
         ckpt.update(format=CHECKPOINT_FORMAT, arch={"pos_dim": self.pos_dim, "hidden_dim": self.hidden_dim,
-                                                    "attention_scope": self.attention_scope})
+                                                    "attention_scope": self.attention_scope,
+                                                    "residual": self.residual})
         return ckpt
 
     @classmethod
