@@ -24,7 +24,11 @@ def test_the_shipped_file_gives_cns_observer_and_the_aligned_depth() -> None:
     settings = flatten_mapping(pipeline_settings("depth_pc", CONFIG / "depth_pc.yaml"))
     defaults = flatten_mapping(pipeline_settings("depth_pc", None))
     changed = {k: v for k, v in settings.items() if k in defaults and v != defaults[k]}
-    assert changed == {"observer.features.detector": "sift", "observer.features.max_keypoints": 400}
+    assert changed == {"observer.features.detector": "sift", "observer.features.max_keypoints": 400,
+                       "observer.tracking.enabled": True}
+    cns = flatten_mapping(pipeline_settings("cns", CONFIG / "cns.yaml"))
+    assert {k: v for k, v in settings.items() if k.startswith("observer.")} == \
+        {k: v for k, v in cns.items() if k.startswith("observer.")}  # CNS's observer, as shipped
     assert settings["relative_depth.source"] == "aligned"  # no Depth Anything weights on this machine
     extra = {k for k in settings if k not in defaults}
     assert extra and all(k.startswith("relative_depth.") for k in extra)
