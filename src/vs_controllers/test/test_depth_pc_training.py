@@ -36,7 +36,7 @@ def _losses(out):
 
 
 def test_shipped_config_loads_and_warm_starts_from_a_shipped_cns_checkpoint():
-    rc = load_config(ROOT / "config" / "training" / "depthpc.yaml")
+    rc = load_config(ROOT / "config" / "training" / "depthpc_stage1.yaml")
     assert (ROOT / rc.depth_pc.warm_start).is_file() and rc.train.threads == 1
     assert rc.train.checkpoint_every % rc.train.tbptt == 0
 
