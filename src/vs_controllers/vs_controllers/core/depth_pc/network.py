@@ -190,7 +190,6 @@ class DepthPCNet(GraphVS):
             raise InputError(f"attention_scope={attention_scope!r}; choose one of {list(ATTENTION_SCOPES)}")
         super().__init__(pos_dim, pos_dim, hidden_dim)
         self.attention_scope = attention_scope
-        self.residual = residual
         self.encoder: DepthPCEncoder = DepthPCEncoder(pos_dim, hidden_dim, residual)
         self.gain_dir = mlp([hidden_dim, hidden_dim, 6])
         self.gain_norm = mlp([hidden_dim, hidden_dim, 1])
@@ -199,6 +198,11 @@ class DepthPCNet(GraphVS):
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
             nn.init.ones_(last.bias)
+
+    @property
+    def residual(self) -> bool:
+        """Whether the fusion module keeps each node's own embeddings (:class:`FeatureFusion`)."""
+        return self.encoder.fusion.residual
 
     def depth_gains(self, g: GraphBatch) -> tuple[Tensor, Tensor]:
         """Per-graph depth gains g_v (B, 6) and g_l (B, 1): node MLPs on φ_Z, mean over each graph's observed nodes."""
