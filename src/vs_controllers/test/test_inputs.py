@@ -11,7 +11,7 @@ from vs_controllers.core.inputs import WAITING_FOR_GOAL_DEPTH, RelativeDepthInpu
 from vs_controllers.core.loop import ServoLoop
 from vs_controllers.core.pipelines import Input, PipelineSpec, get_pipeline
 from vs_controllers.core.protocol import Controller, ControlOutput
-from vs_controllers.core.session import ServoSession, ServoState
+from vs_controllers.core.session import ServoSession, ServoState, SessionConfig
 from vs_perception.core.keypoint_depth import DepthMap
 from vs_perception.core.types import Correspondences
 
@@ -91,3 +91,32 @@ def test_the_session_gives_a_zero_twist_with_the_reason_and_never_blocks() -> No
     session.start(now=1.0)
     res = session.step(_obs(1.05), now=1.05)
     assert session.state == ServoState.SERVOING and res.reason == WAITING_FOR_GOAL_DEPTH and not np.any(res.v_c)
+
+
+def test_waiting_for_an_input_is_bounded_by_time_not_by_failed_steps() -> None:
+    # 25 waiting steps in 1 s (a fast observer before the first depth map) used to reach max_failures.
+    session = ServoSession(StandIn(), SessionConfig(max_failures=3, input_wait_s=2.0),
+                           inputs=list(make_inputs(SPEC).values()))
+    stage = session.loop.inputs[0]
+    session.step(_obs(1.0), now=1.0)
+    session.start(now=1.0)
+    for i in range(25):
+        res = session.step(_obs(1.0 + 0.04 * (i + 1)), now=1.0 + 0.04 * (i + 1))
+        assert res.state == ServoState.SERVOING and res.reason == WAITING_FOR_GOAL_DEPTH and not np.any(res.v_c)
+    stage.depth.add_goal(_map(1.0))
+    stage.depth.update(_map(2.0))
+    res = session.step(_obs(2.05), now=2.05)
+    assert res.state == ServoState.SERVOING and np.any(res.v_c)
+
+
+def test_a_goal_depth_that_never_comes_fails_the_run_after_input_wait_s() -> None:
+    session = ServoSession(StandIn(), SessionConfig(input_wait_s=2.0), inputs=list(make_inputs(SPEC).values()))
+    session.step(_obs(1.0), now=1.0)
+    session.start(now=1.0)
+    res = session.step(_obs(1.1), now=1.1)
+    assert res.state == ServoState.SERVOING
+    res = session.step(_obs(3.0), now=3.0)  # waited 1.9 s
+    assert res.state == ServoState.SERVOING
+    res = session.step(_obs(3.2), now=3.2)  # waited 2.1 s
+    assert res.state == ServoState.FAILED and "input_wait_s" in res.reason and not np.any(res.v_c)
+    assert WAITING_FOR_GOAL_DEPTH in res.reason

@@ -8,7 +8,8 @@ observation, the requested tolerance and the input watchdog.
 
 States (mirroring ``vs_msgs/ServoStatus``): IDLE → SERVOING (after :meth:`ServoSession.start`) →
 CONVERGED (stop policy fired, or the error fell below the requested tolerance) or FAILED (the
-controller could not compute for ``max_failures`` steps in a row, or the input went silent);
+controller could not compute for ``max_failures`` steps in a row, the input went silent, or an input stage
+waited longer than ``input_wait_s``);
 PAUSED keeps the goal and outputs zero. Outside SERVOING the twist is always zero.
 """
 
@@ -66,6 +67,11 @@ class SessionConfig:
     # failed launched runs that had reached 1.6 mm.
     input_timeout_s: float = describe("FAILED when no observation arrives for this long while servoing (s).",
                                       default=5.0)
+    # Waiting for an input (the goal's depth map) is not a controller failure: its steps come as fast as the
+    # observer runs (25 of them took 4.4 s in the tracking Depth-PC demo, before the first map had arrived).
+    input_wait_s: float = describe(
+        "FAILED when an input stage (e.g. the goal's depth map) has kept the controller waiting this long while "
+        "servoing (s); waiting steps do not count towards max_failures.", default=15.0)
     # Plausibility of each observation (observation_problem): an implausible one gives a zero twist.
     max_observation_age_s: float = describe(
         "Refuse an observation whose image stamp is older than this on the node clock (s); the bridge's own "
@@ -88,6 +94,7 @@ class SessionConfig:
         check_range("stop_resolution", self.stop_resolution, 0.0)
         check_range("max_failures", self.max_failures, 1)
         check_range("input_timeout_s", self.input_timeout_s, 0.0, lo_open=True)
+        check_range("input_wait_s", self.input_wait_s, 0.0, lo_open=True)
         check_range("max_observation_age_s", self.max_observation_age_s, 0.0, 10.0, lo_open=True)
         check_range("max_observation_future_s", self.max_observation_future_s, 0.0, 1.0)
         check_range("pixel_margin_px", self.pixel_margin_px, 0.0, 1e4)
@@ -210,6 +217,7 @@ class ServoSession:
         self.error = float("nan")
         self._tolerance = 0.0
         self._failures = 0
+        self._waiting_since: float | None = None
         self._last_obs_t: float | None = None
 
     @property
@@ -223,6 +231,7 @@ class ServoSession:
         self.state = ServoState.SERVOING
         self._tolerance = max(float(tolerance), 0.0)
         self._failures = 0
+        self._waiting_since = None
         self.step_count = 0
         self.loop.reset(controller=True)
         self._last_obs_t = time.monotonic() if now is None else now
@@ -276,6 +285,9 @@ class ServoSession:
         res = self.loop.step(obs, now, delay)
         self.step_count += 1
         self.error = res.error
+        if res.waiting:
+            return self._wait(res.waiting, now, obs, res.controller_ms, res.info)
+        self._waiting_since = None
         if not res.ok:
             return self._refuse(res.reason, obs, res.controller_ms, res.info)
         self._failures = 0
@@ -294,6 +306,17 @@ class ServoSession:
             if self._failures >= self.config.max_failures:
                 self.state = ServoState.FAILED
                 self.reason = f"{self._failures} failed steps in a row: {reason}"
+        return self._result(np.zeros(6), obs, ms, info)
+
+    def _wait(self, reason: str, now: float, obs: Correspondences, ms: float, info: dict) -> StepResult:
+        """A zero twist while an input stage waits; FAILED once it has waited ``input_wait_s``."""
+        if self._waiting_since is None:
+            self._waiting_since = now
+        waited = now - self._waiting_since
+        self.reason = reason
+        if waited > self.config.input_wait_s:
+            self.state = ServoState.FAILED
+            self.reason = f"{reason} for {waited:.1f} s (limit input_wait_s = {self.config.input_wait_s:g} s)"
         return self._result(np.zeros(6), obs, ms, info)
 
     def check_input(self, now: float | None = None) -> bool:
