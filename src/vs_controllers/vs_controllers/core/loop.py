@@ -193,8 +193,8 @@ class LoopStep:
         gain, clip_scale: the gain applied and the speed-limit scale (1 = not limited).
         controller_ms: wall time of ``controller.compute`` (ms).
         loop_delay_s: the loop's ``T + τ`` estimate the gain cap used (None until measured).
-        waiting: why an input stage could not complete this observation ("" when none waits); the step is
-            then a zero twist with this reason, and the controller did not run.
+        waiting: an input stage could not complete this observation: the step is a zero twist with the stage's
+            reason (:attr:`reason`), and the controller did not run.
     """
 
     v_c: np.ndarray
@@ -206,7 +206,7 @@ class LoopStep:
     clip_scale: float = 1.0
     controller_ms: float = 0.0
     loop_delay_s: float | None = None
-    waiting: str = ""
+    waiting: bool = False
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -332,7 +332,7 @@ class ServoLoop:
                 out = ControlOutput.zero("non-finite twist after the gain schedule", out.error)
                 v_c = np.zeros(6)
             res = LoopStep(v_c=v_c, output=out, gain=lam, clip_scale=scale, controller_ms=ms,
-                           loop_delay_s=self.loop_delay_s, waiting=waiting, info=dict(out.info))
+                           loop_delay_s=self.loop_delay_s, waiting=bool(waiting), info=dict(out.info))
         res.give_up = self.lost_count >= self.lost_patience
         if self.stop_policy is not None and obs is not None and n > 0:
             res.stop = bool(self.stop_policy.update(obs, t))

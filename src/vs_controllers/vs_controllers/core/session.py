@@ -286,7 +286,7 @@ class ServoSession:
         self.step_count += 1
         self.error = res.error
         if res.waiting:
-            return self._wait(res.waiting, now, obs, res.controller_ms, res.info)
+            return self._wait(res.reason, now, obs, res.controller_ms, res.info)
         self._waiting_since = None
         if not res.ok:
             return self._refuse(res.reason, obs, res.controller_ms, res.info)
