@@ -88,6 +88,21 @@ def test_the_output_follows_the_goal_depth_and_the_current_depth(ctrl):
     assert not np.allclose(ctrl.compute(_obs(goal, depth=goal.goal_relative_depth[::-1].copy())).v_c, base, atol=1e-6)
 
 
+def test_the_controller_normalises_depth_as_its_weights_were_trained():
+    goal = _goal()
+    valid = np.ones(len(goal), bool)
+    z = goal.goal_relative_depth
+    valid[[int(np.argmin(z)), int(np.argmax(z))]] = False
+    obs = _obs(goal, shift=0.0, valid=valid, depth=2.0 * z + 0.1)  # the goal's view, an affine estimate of it
+    for norm, equal in (("common", True), ("frame", False)):
+        c = DepthPCController(DepthPCConfig(), net=DepthPCNet(depth_norm=norm))
+        assert c.graphs.norm == norm
+        c.set_goal(goal)
+        g = c.graphs.build(obs, 0.6)
+        same = np.allclose(g.z_cur[g.node_mask], g.z_tar[g.node_mask], atol=1e-6)
+        assert same == equal
+
+
 def test_missing_depth_is_read_as_zero_not_refused(ctrl):
     goal = _goal()
     ctrl.set_goal(goal)

@@ -2,14 +2,22 @@
 depth-error model, the augmentations of the training environment."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vs_common.core.errors import ConfigError, InputError
-from vs_controllers.core.depth_pc.depth_error import DepthErrorConfig, apply_depth_error, monotone_distortion
-from vs_controllers.core.depth_pc.graph import attention_pairs, normalise_depth
+from vs_controllers.core.cns.graph import build_correspondence_graph, build_goal_graph
+from vs_controllers.core.depth_pc.depth_error import (
+    BlendedWarp,
+    DepthErrorConfig,
+    apply_depth_error,
+    monotone_distortion,
+    sample_warp,
+)
+from vs_controllers.core.depth_pc.graph import add_depth, attention_pairs, normalise_depth
 from vs_controllers.training.depth_pc_env import DepthEnvConfig, DepthPCEnvBatch, _camera_depth
 from vs_controllers.training.depth_pc_scenes import (
     ObjectLibrary,
@@ -115,6 +123,76 @@ def test_monotone_distortion_preserves_order_and_range(seed, strength):
     assert np.all(np.diff(f) >= 0) and f[0] == pytest.approx(0) and f[-1] == pytest.approx(1)
 
 
+@given(st.integers(0, 10_000), st.floats(0.0, 1.0))
+@settings(max_examples=40, deadline=None)
+def test_blended_warps_stay_monotone_and_blend_their_ends(seed, beta):
+    rng = np.random.default_rng(seed)
+    first, second = sample_warp(rng, 0.8), sample_warp(rng, 0.8)
+    t = np.linspace(0.0, 1.0, 201)
+    f = BlendedWarp(first, second, beta)(t)
+    assert np.all(np.diff(f) > 0) and np.isclose(f[0], 0.0) and np.isclose(f[-1], 1.0)
+    np.testing.assert_allclose(BlendedWarp(first, second, 0.0)(t), first(t))
+    np.testing.assert_allclose(BlendedWarp(first, second, 1.0)(t), second(t))
+    with pytest.raises(InputError):
+        BlendedWarp(first, second, 1.5)
+
+
+def test_a_given_warp_replaces_the_drawn_one():
+    uv, z = np.random.default_rng(0).uniform(0, 640, (30, 2)), np.linspace(0.5, 0.9, 30)
+    warp = sample_warp(np.random.default_rng(1), 0.8)
+    cfg = dataclasses.replace(CLEAN, distortion=0.8)
+    a = apply_depth_error(uv, z, np.random.default_rng(2), cfg, warp)
+    b = apply_depth_error(uv, z, np.random.default_rng(3), cfg, warp)
+    np.testing.assert_allclose(a, b)  # no other error is on: the warp alone decides
+    np.testing.assert_allclose(a, 0.5 + warp((z - 0.5) / 0.4) * 0.4)
+
+
+def _depth_graph(z_cur, z_goal, valid, norm):
+    n = len(z_cur)
+    xy = np.random.default_rng(0).uniform(-0.4, 0.4, (n, 2))
+    base = build_correspondence_graph(build_goal_graph(xy, rng=np.random.default_rng(0)), xy, valid, 0.6)
+    return add_depth(base, z_cur, z_goal, norm=norm)
+
+
+def test_common_normalisation_reads_equal_depths_alike_whatever_is_observed():
+    rng = np.random.default_rng(4)
+    z = rng.uniform(0.5, 0.9, 40)
+    valid = np.ones(40, bool)
+    valid[[int(np.argmin(z)), int(np.argmax(z))]] = False  # the goal's nearest and farthest keypoints are lost
+    common = _depth_graph(z, z, valid, "common")
+    np.testing.assert_allclose(common.z_cur[valid], common.z_tar[valid], atol=1e-6)
+    assert np.all(common.z_cur[~valid] == 0)
+    assert common.z_tar[~valid].min() < 0 and common.z_tar[~valid].max() > 1  # the same map, off the basis
+    frame = _depth_graph(z, z, valid, "frame")  # the authors': each frame over its own keypoints
+    assert np.abs(frame.z_cur[valid] - frame.z_tar[valid]).max() > 0.01
+    # Under common, an affine change of the current estimate leaves every value as it was.
+    np.testing.assert_allclose(_depth_graph(3.0 * z + 1.0, z, valid, "common").z_cur, common.z_cur, atol=1e-6)
+    few = np.zeros(40, bool)
+    few[0] = True  # one common keypoint: no range to normalise over, so each frame's own
+    np.testing.assert_allclose(_depth_graph(z, z, few, "common").z_tar, _depth_graph(z, z, few, "frame").z_tar)
+    with pytest.raises(ConfigError):
+        _depth_graph(z, z, valid, "batch")
+
+
+def test_coherent_warps_give_the_goals_depth_at_the_goal_and_a_journal_can_hold_them():
+    cfg = EnvConfig(num_points_min=60, num_points_max=120, noise=False)
+    errors = dataclasses.replace(CLEAN, distortion=0.8)
+    env = DepthPCEnvBatch(cfg, DepthEnvConfig(num_objects=3, object_scenes=1.0, warp_coherence_deg=10.0,
+                                              depth_norm="common"), errors, 3, seed=9)
+    start = env.observe()
+    env.w_T_c[:] = env.w_T_t  # every camera at its goal: the same view, so the same estimate
+    for g in env.observe():
+        np.testing.assert_allclose(g.z_cur[g.node_mask], g.z_tar[g.node_mask], atol=1e-5)
+    assert any(np.abs(g.z_cur - g.z_tar)[g.node_mask].max() > 0.01 for g in start)  # far from it they differ
+    fresh = DepthPCEnvBatch(cfg, DepthEnvConfig(num_objects=3, object_scenes=1.0, depth_norm="common"),
+                            errors, 3, seed=9)
+    fresh.w_T_c[:] = fresh.w_T_t  # the authors' model: a fresh warp every frame, even at the goal
+    assert any(np.abs(g.z_cur - g.z_tar)[g.node_mask].max() > 0.01 for g in fresh.observe())
+    back = pickle.loads(pickle.dumps(env))
+    for a, b in zip(env.observe(), back.observe(), strict=True):
+        assert a.z_cur.shape == b.z_cur.shape
+
+
 def test_distortion_without_noise_keeps_the_order_of_depths():
     uv, z = _frame()
     out = apply_depth_error(uv, z, np.random.default_rng(1), dataclasses.replace(CLEAN, distortion=1.0))
@@ -210,6 +288,7 @@ def test_dropped_out_points_carry_no_depth_and_no_attention():
 
 
 def test_depth_env_config_is_validated():
-    for bad in ({"object_scenes": 2.0}, {"attention_scope": "batch"}, {"voxel_m": 0.0}):
+    for bad in ({"object_scenes": 2.0}, {"attention_scope": "batch"}, {"voxel_m": 0.0}, {"depth_norm": "batch"},
+                {"warp_coherence_deg": -1.0}):
         with pytest.raises(ConfigError):
             DepthEnvConfig(**bad)

@@ -145,12 +145,14 @@ def test_warm_start_copies_the_shared_cns_layers_and_gains_start_at_one():
 
 
 def test_needs_a_depth_batch_and_checkpoints_round_trip(tmp_path):
-    net = DepthPCNet(attention_scope="graph")
+    net = DepthPCNet(attention_scope="graph", depth_norm="common")
     with pytest.raises(InputError):
         net(collate([_graph(20, 9)]))
+    with pytest.raises(InputError):
+        DepthPCNet(depth_norm="batch")
     torch.save(net.checkpoint(iteration=3), tmp_path / "d.pt")
     back = DepthPCNet.from_checkpoint(tmp_path / "d.pt")
-    assert back.attention_scope == "graph"
+    assert back.attention_scope == "graph" and back.depth_norm == "common"
     for k, v in net.state_dict().items():
         assert torch.equal(v, back.state_dict()[k])
     torch.save({"format": "vs_cns/1"}, tmp_path / "cns.pt")

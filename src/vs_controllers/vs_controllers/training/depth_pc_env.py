@@ -25,8 +25,14 @@ import numpy as np
 from vs_common.core.config import check_choice, check_range, describe
 
 from vs_controllers.core.cns.graph import GraphConfig
-from vs_controllers.core.depth_pc.depth_error import DepthErrorConfig, apply_depth_error
-from vs_controllers.core.depth_pc.graph import ATTENTION_SCOPES, DepthNodeGraph, add_depth
+from vs_controllers.core.depth_pc.depth_error import (
+    BlendedWarp,
+    DepthErrorConfig,
+    Warp,
+    apply_depth_error,
+    sample_warp,
+)
+from vs_controllers.core.depth_pc.graph import ATTENTION_SCOPES, DEPTH_NORMS, DepthNodeGraph, add_depth
 from vs_controllers.training.depth_pc_scenes import ObjectLibrary, hidden_point_removal, sample_object_scene
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
 
@@ -51,6 +57,15 @@ class DepthEnvConfig:
     depth_error: bool = describe("Apply the depth-error model (section depth_error) to every frame.", default=True)
     attention_scope: str = describe("Attention pairs of the fusion module: cluster (paper) or graph.",
                                     default="cluster")
+    warp_coherence_deg: float = describe(
+        "0: every frame's depth error draws its own monotone warp (the benchmark's render_error). > 0: an episode "
+        "draws the goal's warp and a second one, and a frame's warp blends them with beta = 1 - exp(-(angle/this)^2), "
+        "angle the median over the points of the angle between their rays to the goal and to the current camera: "
+        "a view close to the goal's gets an estimate close to the goal's, as an estimator does on nearly the same "
+        "image (deg; not in the paper).", default=0.0)
+    depth_norm: str = describe("Which keypoints set each frame's depth min-max: frame (each frame's own, the "
+                               "authors') or common (those observed in both frames; not in the paper).",
+                               default="frame")
 
     def __post_init__(self) -> None:
         check_range("object_scenes", self.object_scenes, 0.0, 1.0)
@@ -58,6 +73,8 @@ class DepthEnvConfig:
         check_range("voxel_m", self.voxel_m, 0.0, lo_open=True)
         check_range("hpr_radius_factor", self.hpr_radius_factor, 1.0, lo_open=True)
         check_choice("attention_scope", self.attention_scope, ATTENTION_SCOPES)
+        check_choice("depth_norm", self.depth_norm, DEPTH_NORMS)
+        check_range("warp_coherence_deg", self.warp_coherence_deg, 0.0)
 
 
 def _camera_depth(w_T_c: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +102,7 @@ class DepthPCEnvBatch(PointEnvBatch):
         self.library = ObjectLibrary(np.random.default_rng(depth_cfg.library_seed), depth_cfg.num_objects,
                                      depth_cfg.voxel_m)
         self.goal_depth: list[np.ndarray] = [np.zeros(0)] * batch_size
+        self.warps: list[tuple[Warp, Warp] | None] = [None] * batch_size  # (goal's, far view's), warp_coherence_deg
         super().__init__(cfg, batch_size, seed, graph_cfg)
 
     # ---------------------------------------------------------------- episodes
@@ -103,11 +121,24 @@ class DepthPCEnvBatch(PointEnvBatch):
     def reset_env(self, b: int) -> None:
         """CNS's episode reset, then the goal keypoints' (erroneous) depth, once per episode."""
         super().reset_env(b)
-        self.goal_depth[b] = self._depth(self.w_T_t[b], self.episodes[b].points)
+        e = self.error_cfg
+        self.warps[b] = ((sample_warp(self.rng, e.distortion, e.knots), sample_warp(self.rng, e.distortion, e.knots))
+                         if self.depth_cfg.warp_coherence_deg > 0 else None)
+        self.goal_depth[b] = self._depth(self.w_T_t[b], self.episodes[b].points,
+                                         None if self.warps[b] is None else self.warps[b][0])
 
-    def _depth(self, w_T_c: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    def frame_warp(self, b: int) -> Warp | None:
+        """The current frame's depth warp of env ``b`` (``warp_coherence_deg``), None for a fresh one."""
+        warps = self.warps[b]
+        if warps is None:
+            return None
+        angle = float(np.median(self._view_angle_deg(b)))
+        beta = 1.0 - float(np.exp(-((angle / self.depth_cfg.warp_coherence_deg) ** 2)))
+        return BlendedWarp(warps[0], warps[1], min(max(beta, 0.0), 1.0))
+
+    def _depth(self, w_T_c: np.ndarray, pts: np.ndarray, warp: Warp | None = None) -> np.ndarray:
         uv, z = _camera_depth(w_T_c, pts)
-        return apply_depth_error(uv, z, self.rng, self.error_cfg) if self.depth_cfg.depth_error else z
+        return apply_depth_error(uv, z, self.rng, self.error_cfg, warp) if self.depth_cfg.depth_error else z
 
     # ---------------------------------------------------------------- observation
     def observe(self) -> list[DepthNodeGraph]:  # type: ignore[override]  # Depth-PC graphs are CNS graphs
@@ -115,9 +146,10 @@ class DepthPCEnvBatch(PointEnvBatch):
         graphs = []
         for b, base in enumerate(super().observe()):
             ep = self.episodes[b]
-            z = self._depth(self.w_T_c[b], ep.points)
+            z = self._depth(self.w_T_c[b], ep.points, self.frame_warp(b))
             if self.cfg.noise and self.cfg.mismatch_hold_s > 0 and ep.mismatched.any():
                 idx = np.flatnonzero(ep.mismatched)
                 z[idx] = z[np.roll(idx, 1)]  # held mismatches swap depth with position
-            graphs.append(add_depth(base, z, self.goal_depth[b], self.depth_cfg.attention_scope))
+            graphs.append(add_depth(base, z, self.goal_depth[b], self.depth_cfg.attention_scope,
+                                    norm=self.depth_cfg.depth_norm))
         return graphs

@@ -117,7 +117,7 @@ _SECTIONS: dict[str, Any] = {"train": TrainConfig, "env": EnvConfig, "graph": Gr
 def _new_net(rc: RunConfig) -> tuple[DepthPCNet, list[str]]:
     torch.manual_seed(rc.train.seed)
     net = DepthPCNet(hidden_dim=rc.depth_pc.hidden_dim, attention_scope=rc.depth_env.attention_scope,
-                     residual=rc.depth_pc.residual)
+                     residual=rc.depth_pc.residual, depth_norm=rc.depth_env.depth_norm)
     copied: list[str] = []
     if rc.train.init_checkpoint:
         init = DepthPCNet.from_checkpoint(rc.train.init_checkpoint)

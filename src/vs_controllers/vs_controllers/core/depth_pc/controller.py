@@ -9,8 +9,9 @@ module for the time scaling) on Depth-PC graphs and weights, with the depth chan
 - ``compute`` reads ``relative_depth`` (current keypoints) of each observation.
 
 Both are any affine scale, larger = farther, NaN = unknown; the controller min–max normalises each
-frame over its valid keypoints itself (:func:`~vs_controllers.core.depth_pc.graph.normalise_depth`;
-missing → 0), so metric depth, a scaled estimate or an estimator's output read alike.
+frame itself (:func:`~vs_controllers.core.depth_pc.graph.normalise_depth`; missing → 0), over the
+keypoints the weights were trained with (``DepthPCNet.depth_norm``), so metric depth, a scaled estimate
+or an estimator's output read alike.
 
 Distance prior ``d`` (m): as CNS (``goal.info["distance_prior_m"]``, else the median valid metric goal
 depth ``goal_depth``, else ``distance_prior_m``) — relative depth carries no metric scale.
@@ -76,7 +77,8 @@ class DepthPCController(CNSController):
         if net is None:
             net = DepthPCNet.from_checkpoint(config.network.checkpoint or default_checkpoint(), config.network.device)
         super().__init__(config, net)
-        self.graphs: DepthGraphBuilder = DepthGraphBuilder(config.graph, scope=net.attention_scope)
+        self.graphs: DepthGraphBuilder = DepthGraphBuilder(config.graph, scope=net.attention_scope,
+                                                               norm=net.depth_norm)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> DepthPCController:

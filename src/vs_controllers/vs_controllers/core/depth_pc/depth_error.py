@@ -22,10 +22,15 @@ Per call (one frame), in this order:
 4. **Holes**: a fraction ``hole_ratio`` of the keypoints become NaN (no estimate there).
 
 Inputs that are NaN stay NaN. Units follow the input (the output keeps its scale, larger = farther).
+
+The warp of step 1 is drawn afresh per call unless the caller passes one (:func:`sample_warp`,
+:class:`BlendedWarp`): the training environment keeps an episode's warps so that views close to the goal get
+an estimate close to the goal's, as an estimator does on nearly the same image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +38,11 @@ from scipy.spatial import cKDTree
 from vs_common.core.config import check_range, describe
 from vs_common.core.errors import InputError
 
-__all__ = ["DepthErrorConfig", "apply_depth_error", "monotone_distortion"]
+__all__ = ["BlendedWarp", "DepthErrorConfig", "PowerPLWarp", "Warp", "apply_depth_error", "monotone_distortion",
+           "sample_warp"]
+
+#: A strictly increasing map of [0, 1] onto itself (step 1 of the module docstring).
+Warp = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -65,24 +74,56 @@ class DepthErrorConfig:
         check_range("edge_jump", self.edge_jump, 0.0)
 
 
-def monotone_distortion(t: np.ndarray, rng: np.random.Generator, strength: float, knots: int = 3) -> np.ndarray:
-    """A random strictly increasing map of [0, 1] onto itself, applied to ``t`` (any shape, in [0, 1]).
+@dataclass(frozen=True)
+class PowerPLWarp:
+    """``f(t) = (1 − a)·t^γ + a·PL(t)`` (module docstring, step 1); picklable, so journals can hold it."""
 
-    ``f(t) = (1 − a)·t^γ + a·PL(t)`` (module docstring, step 1); ``strength = 0`` is the identity.
-    """
+    gamma: float
+    a: float
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        return (1.0 - self.a) * np.power(t, self.gamma) + self.a * np.interp(t, self.xs, self.ys)
+
+
+@dataclass(frozen=True)
+class BlendedWarp:
+    """``(1 − β)·first + β·second``, β in [0, 1]: again strictly increasing from 0 to 1."""
+
+    first: Warp
+    second: Warp
+    beta: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.beta <= 1.0:
+            raise InputError(f"blend weight {self.beta} is not in [0, 1]")
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        return (1.0 - self.beta) * self.first(t) + self.beta * self.second(t)
+
+
+def sample_warp(rng: np.random.Generator, strength: float, knots: int = 3) -> Warp:
+    """A random strictly increasing map of [0, 1] onto itself (any shape in, same shape out); ``strength = 0``
+    is the identity."""
     if strength <= 0:
-        return t
+        return PowerPLWarp(1.0, 0.0, (0.0, 1.0), (0.0, 1.0))
     gamma = float(np.exp(rng.uniform(-strength, strength)))
     a = min(1.0, float(rng.uniform(0.0, strength)))
     xs = np.concatenate([[0.0], np.sort(rng.uniform(0, 1, knots)), [1.0]])
     # Dirichlet increments are positive, so the knots' values rise strictly from 0 to 1.
     ys = np.concatenate([[0.0], np.cumsum(rng.dirichlet(np.ones(knots + 1)))])
     ys[-1] = 1.0
-    return (1.0 - a) * np.power(t, gamma) + a * np.interp(t, xs, ys)
+    return PowerPLWarp(gamma, a, tuple(map(float, xs)), tuple(map(float, ys)))
+
+
+def monotone_distortion(t: np.ndarray, rng: np.random.Generator, strength: float, knots: int = 3) -> np.ndarray:
+    """A fresh :func:`sample_warp` applied to ``t`` (any shape, in [0, 1])."""
+    return sample_warp(rng, strength, knots)(t)
 
 
 def apply_depth_error(uv: np.ndarray, z: np.ndarray, rng: np.random.Generator,
-                      cfg: DepthErrorConfig | None = None) -> np.ndarray:
+                      cfg: DepthErrorConfig | None = None, warp: Warp | None = None) -> np.ndarray:
     """One frame's keypoint depths as a relative-depth estimator might give them.
 
     Args:
@@ -90,6 +131,8 @@ def apply_depth_error(uv: np.ndarray, z: np.ndarray, rng: np.random.Generator,
         z: (N,) true depths (any positive scale, larger = farther), NaN unknown.
         rng: the caller's generator (same seed → same errors).
         cfg: error strengths (default :class:`DepthErrorConfig`).
+        warp: the monotone distortion of this frame (None: a fresh :func:`sample_warp` of ``cfg.distortion``);
+            used only when ``cfg.distortion > 0``.
 
     Returns:
         (N,) float64 erroneous depths, NaN for holes and for unknown inputs.
@@ -109,7 +152,8 @@ def apply_depth_error(uv: np.ndarray, z: np.ndarray, rng: np.random.Generator,
     lo, hi = float(z[ok].min()), float(z[ok].max())
     span = hi - lo
     if span > 0 and cfg.distortion > 0:
-        z[ok] = lo + monotone_distortion((z[ok] - lo) / span, rng, cfg.distortion, cfg.knots) * span
+        f = warp if warp is not None else sample_warp(rng, cfg.distortion, cfg.knots)
+        z[ok] = lo + f((z[ok] - lo) / span) * span
     if cfg.edge_blur > 0 and cfg.edge_radius_px > 0 and span > 0:
         z[ok] = _edge_blur(uv[ok], z[ok], rng, cfg, span)
     if cfg.mult_noise > 0:

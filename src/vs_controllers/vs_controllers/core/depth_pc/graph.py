@@ -6,7 +6,13 @@ Depth-PC adds per node
 - the **normalised relative depth** ``Z_norm`` of the current and of the goal keypoint: a per-frame
   min–max over the frame's keypoints with a depth, ``(Z − min)/(max − min)`` (authors' code, notes
   §2.3); a missing node or depth gets 0. Any positive affine scale of the input gives the same value,
-  so metric depth, a scaled estimate and the simulator's ``Z`` all read alike (larger = farther);
+  so metric depth, a scaled estimate and the simulator's ``Z`` all read alike (larger = farther).
+  Over which keypoints (``norm``, :data:`DEPTH_NORMS`): ``frame`` (the authors') takes each frame's own —
+  the current frame's observed keypoints, all of the goal's — so when a keypoint at the nearest or farthest
+  depth comes or goes, every current value moves and the current and goal values of a keypoint differ
+  even at the goal. ``common`` (not in the paper) takes, for both frames, the keypoints observed with a
+  depth in both, so equal depths map to equal values and a lost extreme rescales both frames alike;
+  the goal's other keypoints get the same affine map (values may leave [0, 1]; clipped to [-1, 2]);
 - the **attention pairs** of the feature fusion module, ``[query i; key j]``: every ordered pair of
   nodes in the same goal cluster (``scope = "cluster"``, the paper's Cluster Cross Attention, Eq. 6)
   or in the same graph (``"graph"``), current pairs restricted to observed nodes. Pairs never cross
@@ -39,28 +45,34 @@ from vs_controllers.core.cns.graph import (
 
 __all__ = [
     "ATTENTION_SCOPES", "DepthGraphBatch", "DepthGraphBuilder", "DepthNodeGraph", "add_depth", "attention_pairs",
-    "build_depth_graph", "collate_depth", "goal_side", "normalise_depth",
+    "DEPTH_NORMS", "build_depth_graph", "collate_depth", "goal_side", "normalise_depth",
 ]
 
 ATTENTION_SCOPES = ("cluster", "graph")
+#: Which keypoints set each frame's min–max (module docstring): each frame's own (the authors'), or the common ones.
+DEPTH_NORMS = ("frame", "common")
+# Under ``common``, keypoints off the common basis can map far outside [0, 1] when the basis spans little depth.
+_COMMON_RANGE = (-1.0, 2.0)
 
 
-def normalise_depth(z: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+def normalise_depth(z: np.ndarray, keep: np.ndarray | None = None, basis: np.ndarray | None = None) -> np.ndarray:
     """Per-frame min–max normalisation of keypoint depths (notes §2.3).
 
     Args:
         z: (N,) depths in any affine scale (larger = farther), NaN unknown.
         keep: (N,) bool nodes taking part (default all); the others get 0.
+        basis: (N,) bool nodes whose finite depths set min and max (default: the kept ones).
 
     Returns:
-        (N,) float32 in [0, 1]: ``(z − min)/(max − min)`` over the kept finite depths, 0 for missing
-        nodes and unknown depths, and 0 everywhere when the kept depths have no spread.
+        (N,) float32: ``(z − min)/(max − min)`` (in [0, 1] on the basis) for the kept finite depths, 0 for
+        missing nodes and unknown depths, and 0 everywhere when the basis has no spread.
     """
     z = np.asarray(z, dtype=np.float64).reshape(-1)
     ok = np.isfinite(z) if keep is None else np.isfinite(z) & np.asarray(keep, dtype=bool).reshape(-1)
+    ref = ok if basis is None else np.isfinite(z) & np.asarray(basis, dtype=bool).reshape(-1)
     out = np.zeros(len(z), dtype=np.float32)
-    if ok.any():
-        lo, hi = z[ok].min(), z[ok].max()
+    if ref.any():
+        lo, hi = z[ref].min(), z[ref].max()
         if hi - lo > 1e-12:
             out[ok] = ((z[ok] - lo) / (hi - lo)).astype(np.float32)
     return out
@@ -104,31 +116,43 @@ def goal_side(base: NodeGraph, goal_depth: np.ndarray, scope: str = "cluster") -
 
 
 def add_depth(base: NodeGraph, current_depth: np.ndarray, goal_depth: np.ndarray,
-              scope: str = "cluster", goal: tuple[np.ndarray, np.ndarray] | None = None) -> DepthNodeGraph:
-    """A CNS graph plus normalised depths (current over its observed nodes) and attention pairs.
+              scope: str = "cluster", goal: tuple[np.ndarray, np.ndarray] | None = None,
+              norm: str = "frame") -> DepthNodeGraph:
+    """A CNS graph plus normalised depths and attention pairs.
 
     Args:
         base: this frame's CNS graph (:func:`build_correspondence_graph`).
         current_depth: (N,) raw relative depth of the current keypoints (any affine scale), NaN unknown.
         goal_depth: (N,) raw relative depth of the goal keypoints, NaN unknown.
         scope: attention scope (:data:`ATTENTION_SCOPES`).
-        goal: :func:`goal_side` of this goal, if the caller keeps it (computed here otherwise).
+        goal: :func:`goal_side` of this goal, if the caller keeps it (computed here otherwise; under ``common``
+            only its attention pairs are used, since the goal's values then depend on the frame).
+        norm: which keypoints set the min–max (:data:`DEPTH_NORMS`, module docstring). Under ``common`` with
+            fewer than two common keypoints it falls back to ``frame``.
     """
+    check_choice("norm", norm, DEPTH_NORMS)
     n = base.num_nodes
     current_depth = np.asarray(current_depth, dtype=np.float64).reshape(-1)
     if len(current_depth) != n:
         raise InputError(f"{len(current_depth)} current depths for {n} goal keypoints")
     z_tar, att_tar = goal_side(base, goal_depth, scope) if goal is None else goal
-    return DepthNodeGraph(
-        **vars(base),
-        z_cur=normalise_depth(current_depth, base.node_mask), z_tar=z_tar,
-        att_cur=attention_pairs(base.labels, base.node_mask, scope), att_tar=att_tar)
+    z_cur = normalise_depth(current_depth, base.node_mask)
+    if norm == "common":
+        goal_depth = np.asarray(goal_depth, dtype=np.float64).reshape(-1)
+        both = np.asarray(base.node_mask, dtype=bool) & np.isfinite(current_depth) & np.isfinite(goal_depth)
+        if both.sum() >= 2:
+            z_cur = np.clip(normalise_depth(current_depth, base.node_mask, basis=both), *_COMMON_RANGE)
+            z_tar = np.clip(normalise_depth(goal_depth, basis=both), *_COMMON_RANGE)
+    return DepthNodeGraph(**vars(base), z_cur=z_cur, z_tar=z_tar,
+                          att_cur=attention_pairs(base.labels, base.node_mask, scope), att_tar=att_tar)
 
 
 def build_depth_graph(goal: GoalGraph, current_xy: np.ndarray, valid: np.ndarray, dist: float,
-                      current_depth: np.ndarray, goal_depth: np.ndarray, scope: str = "cluster") -> DepthNodeGraph:
+                      current_depth: np.ndarray, goal_depth: np.ndarray, scope: str = "cluster",
+                      norm: str = "frame") -> DepthNodeGraph:
     """:func:`build_correspondence_graph` then :func:`add_depth` (arguments as theirs)."""
-    return add_depth(build_correspondence_graph(goal, current_xy, valid, dist), current_depth, goal_depth, scope)
+    return add_depth(build_correspondence_graph(goal, current_xy, valid, dist), current_depth, goal_depth, scope,
+                     norm=norm)
 
 
 @dataclass
@@ -177,12 +201,14 @@ class DepthGraphBuilder(GraphBuilder):
     Args:
         cfg: goal clustering settings (CNS's).
         scope: attention scope (:data:`ATTENTION_SCOPES`).
+        norm: depth normalisation (:data:`DEPTH_NORMS`).
     """
 
-    def __init__(self, cfg: GraphConfig | None = None, scope: str = "cluster") -> None:
+    def __init__(self, cfg: GraphConfig | None = None, scope: str = "cluster", norm: str = "frame") -> None:
         super().__init__(cfg)
         check_choice("scope", scope, ATTENTION_SCOPES)
-        self.scope = scope
+        check_choice("norm", norm, DEPTH_NORMS)
+        self.scope, self.norm = scope, norm
         self.goal_depth: np.ndarray | None = None
         self._goal_side: tuple[np.ndarray, np.ndarray] | None = None  # goal_side() of this goal, once built
         #: Correspondences with a current depth in the last :meth:`build`.
@@ -219,4 +245,4 @@ class DepthGraphBuilder(GraphBuilder):
         self.depth_points = int(np.isfinite(current).sum())
         if self._goal_side is None:
             self._goal_side = goal_side(base, self.goal_depth, self.scope)
-        return add_depth(base, current, self.goal_depth, self.scope, goal=self._goal_side)
+        return add_depth(base, current, self.goal_depth, self.scope, goal=self._goal_side, norm=self.norm)

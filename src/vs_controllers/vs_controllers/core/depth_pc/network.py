@@ -63,7 +63,7 @@ from vs_common.core.errors import InputError, WeightsNotFoundError
 from vs_controllers.core.cns.graph import GraphBatch
 from vs_controllers.core.cns.layers import Encoder, mlp
 from vs_controllers.core.cns.network import GraphVS
-from vs_controllers.core.depth_pc.graph import ATTENTION_SCOPES, DepthGraphBatch
+from vs_controllers.core.depth_pc.graph import ATTENTION_SCOPES, DEPTH_NORMS, DepthGraphBatch
 
 __all__ = ["DepthPCEncoder", "DepthPCNet", "FeatureFusion"]
 
@@ -180,16 +180,20 @@ class DepthPCNet(GraphVS):
         hidden_dim: H (128, CNS's); each fusion pathway has H/2.
         attention_scope: which node pairs attend (:data:`ATTENTION_SCOPES`); the graphs are built with
             it, the network only records it.
+        depth_norm: which keypoints set the depth min–max (:data:`DEPTH_NORMS`); recorded like
+            ``attention_scope``, so the controller builds graphs the way the weights were trained.
         residual: keep each node's own coordinate and depth embeddings beside the fused ones, gated per
             channel from 0 (:class:`FeatureFusion`; not in the paper). False: Eq. 8 as written.
     """
 
     def __init__(self, pos_dim: int = 2, hidden_dim: int = 128, attention_scope: str = "cluster",
-                 residual: bool = False) -> None:
+                 residual: bool = False, depth_norm: str = "frame") -> None:
         if attention_scope not in ATTENTION_SCOPES:
             raise InputError(f"attention_scope={attention_scope!r}; choose one of {list(ATTENTION_SCOPES)}")
+        if depth_norm not in DEPTH_NORMS:
+            raise InputError(f"depth_norm={depth_norm!r}; choose one of {list(DEPTH_NORMS)}")
         super().__init__(pos_dim, pos_dim, hidden_dim)
-        self.attention_scope = attention_scope
+        self.attention_scope, self.depth_norm = attention_scope, depth_norm
         self.encoder: DepthPCEncoder = DepthPCEncoder(pos_dim, hidden_dim, residual)
         self.gain_dir = mlp([hidden_dim, hidden_dim, 6])
         self.gain_norm = mlp([hidden_dim, hidden_dim, 1])
@@ -267,7 +271,7 @@ class DepthPCNet(GraphVS):
         ckpt = super().checkpoint(**meta)
         ckpt.update(format=CHECKPOINT_FORMAT, arch={"pos_dim": self.pos_dim, "hidden_dim": self.hidden_dim,
                                                     "attention_scope": self.attention_scope,
-                                                    "residual": self.residual})
+                                                    "residual": self.residual, "depth_norm": self.depth_norm})
         return ckpt
 
     @classmethod
