@@ -188,9 +188,10 @@ def test_coherent_warps_give_the_goals_depth_at_the_goal_and_a_journal_can_hold_
                             errors, 3, seed=9)
     fresh.w_T_c[:] = fresh.w_T_t  # the authors' model: a fresh warp every frame, even at the goal
     assert any(np.abs(g.z_cur - g.z_tar)[g.node_mask].max() > 0.01 for g in fresh.observe())
-    back = pickle.loads(pickle.dumps(env))
+    back = pickle.loads(pickle.dumps(env))  # the training journal pickles the environments
+    assert back.warps == env.warps
     for a, b in zip(env.observe(), back.observe(), strict=True):
-        assert a.z_cur.shape == b.z_cur.shape
+        np.testing.assert_array_equal(a.z_cur, b.z_cur)
 
 
 def test_distortion_without_noise_keeps_the_order_of_depths():

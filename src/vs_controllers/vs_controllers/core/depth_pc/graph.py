@@ -136,13 +136,15 @@ def add_depth(base: NodeGraph, current_depth: np.ndarray, goal_depth: np.ndarray
     if len(current_depth) != n:
         raise InputError(f"{len(current_depth)} current depths for {n} goal keypoints")
     z_tar, att_tar = goal_side(base, goal_depth, scope) if goal is None else goal
-    z_cur = normalise_depth(current_depth, base.node_mask)
+    z_cur = None
     if norm == "common":
         goal_depth = np.asarray(goal_depth, dtype=np.float64).reshape(-1)
         both = np.asarray(base.node_mask, dtype=bool) & np.isfinite(current_depth) & np.isfinite(goal_depth)
         if both.sum() >= 2:
             z_cur = np.clip(normalise_depth(current_depth, base.node_mask, basis=both), *_COMMON_RANGE)
             z_tar = np.clip(normalise_depth(goal_depth, basis=both), *_COMMON_RANGE)
+    if z_cur is None:  # frame, or too few common keypoints
+        z_cur = normalise_depth(current_depth, base.node_mask)
     return DepthNodeGraph(**vars(base), z_cur=z_cur, z_tar=z_tar,
                           att_cur=attention_pairs(base.labels, base.node_mask, scope), att_tar=att_tar)
 
