@@ -14,7 +14,6 @@ from vs_controllers.core.depth_pc.depth_error import (
     BlendedWarp,
     DepthErrorConfig,
     apply_depth_error,
-    monotone_distortion,
     sample_warp,
 )
 from vs_controllers.core.depth_pc.graph import add_depth, attention_pairs, normalise_depth
@@ -117,9 +116,9 @@ def _frame(n=200, seed=0):
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0.0, 2.0))
-def test_monotone_distortion_preserves_order_and_range(seed, strength):
+def test_sampled_warp_preserves_order_and_range(seed, strength):
     t = np.sort(np.random.default_rng(seed).uniform(0, 1, 50))
-    f = monotone_distortion(np.concatenate([[0.0], t, [1.0]]), np.random.default_rng(seed), strength)
+    f = sample_warp(np.random.default_rng(seed), strength)(np.concatenate([[0.0], t, [1.0]]))
     assert np.all(np.diff(f) >= 0) and f[0] == pytest.approx(0) and f[-1] == pytest.approx(1)
 
 

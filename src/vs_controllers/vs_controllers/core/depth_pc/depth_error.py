@@ -38,8 +38,7 @@ from scipy.spatial import cKDTree
 from vs_common.core.config import check_range, describe
 from vs_common.core.errors import InputError
 
-__all__ = ["BlendedWarp", "DepthErrorConfig", "PowerPLWarp", "Warp", "apply_depth_error", "monotone_distortion",
-           "sample_warp"]
+__all__ = ["BlendedWarp", "DepthErrorConfig", "PowerPLWarp", "Warp", "apply_depth_error", "sample_warp"]
 
 #: A strictly increasing map of [0, 1] onto itself (step 1 of the module docstring).
 Warp = Callable[[np.ndarray], np.ndarray]
@@ -115,11 +114,6 @@ def sample_warp(rng: np.random.Generator, strength: float, knots: int = 3) -> Wa
     ys = np.concatenate([[0.0], np.cumsum(rng.dirichlet(np.ones(knots + 1)))])
     ys[-1] = 1.0
     return PowerPLWarp(gamma, a, tuple(map(float, xs)), tuple(map(float, ys)))
-
-
-def monotone_distortion(t: np.ndarray, rng: np.random.Generator, strength: float, knots: int = 3) -> np.ndarray:
-    """A fresh :func:`sample_warp` applied to ``t`` (any shape, in [0, 1])."""
-    return sample_warp(rng, strength, knots)(t)
 
 
 def apply_depth_error(uv: np.ndarray, z: np.ndarray, rng: np.random.Generator,
