@@ -113,6 +113,26 @@ def test_fov_mask_keeps_goal_points_in_the_image_and_hides_points_out_of_view():
     assert np.all(env.visible < 3) and env.abnormal().all()
 
 
+def test_near_goal_starts_begin_inside_their_ranges_and_far_starts_stay_as_they_were():
+    """A near-goal episode starts at the configured distance from its goal (far starts never do: they are
+    drawn at least 2 mm or 1 deg away, and here from the whole sphere band); 0 leaves the draws as they were."""
+    near = EnvConfig(near_goal_starts=1.0, near_goal_trans_m=(0.001, 0.004), near_goal_rot_deg=(0.1, 0.5),
+                     fov_mask=True)
+    env = PointEnvBatch(near, 16, seed=6)
+    te, re = env.errors()
+    assert np.all((te >= 0.001 - 1e-9) & (te <= 0.004 + 1e-9)) and np.all((re >= 0.1 - 1e-6) & (re <= 0.5 + 1e-6))
+    assert np.all([len(ep.points) >= 3 for ep in env.episodes])
+    assert len(np.unique(te)) == 16  # drawn per episode
+    mixed = PointEnvBatch(dataclasses.replace(near, near_goal_starts=0.5), 32, seed=6)
+    te_m, _ = mixed.errors()
+    assert 4 <= np.sum(te_m <= 0.004 + 1e-9) <= 28 and np.sum(te_m > 0.05) >= 4
+    a, b = PointEnvBatch(EnvConfig(), 4, seed=6), PointEnvBatch(dataclasses.replace(near, near_goal_starts=0.0,
+                                                                                    fov_mask=False), 4, seed=6)
+    np.testing.assert_array_equal(a.w_T_c, b.w_T_c)
+    with pytest.raises(ConfigError):
+        EnvConfig(near_goal_trans_m=(0.0, 0.01))
+
+
 def test_view_dependent_matching_loses_points_after_large_viewpoint_changes():
     cfg = EnvConfig(view_sigma_deg=(30.0, 30.0), noise=False, num_points_min=200, init_perturb_deg=(0, 0, 0))
     env = PointEnvBatch(cfg, 8, seed=5)

@@ -101,6 +101,20 @@ def pose_errors(w_T_a: np.ndarray, w_T_b: np.ndarray) -> tuple[np.ndarray, np.nd
     return te, re
 
 
+def offset_pose(w_T: np.ndarray, trans_m: float, rot_deg: float, rng: np.random.Generator) -> np.ndarray:
+    """``w_T`` (4, 4) moved by exactly ``trans_m`` (m) and ``rot_deg`` (deg), in random directions.
+
+    The translation is along a uniformly random world direction; the rotation is about a uniformly random axis of
+    the pose's own frame, so the pose error to ``w_T`` is (``trans_m``, ``rot_deg``) (:func:`pose_error`).
+    Draws two 3-vectors from ``rng`` (translation direction first).
+    """
+    t_dir, r_dir = rng.normal(size=3), rng.normal(size=3)
+    T = np.array(w_T, dtype=float)
+    T[:3, :3] = T[:3, :3] @ Rotation.from_rotvec(r_dir / np.linalg.norm(r_dir) * np.radians(rot_deg)).as_matrix()
+    T[:3, 3] = T[:3, 3] + t_dir / np.linalg.norm(t_dir) * trans_m
+    return T
+
+
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
     """Camera pose ``w_T_c`` (optical frame: z forward, x right, y down) at ``eye`` looking at ``target``."""
     up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, float)

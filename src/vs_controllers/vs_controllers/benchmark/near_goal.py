@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.errors import VisualServoError
+from vs_common.core.se3 import offset_pose
 from vs_perception.core.keypoint_depth import DepthMap
 from vs_perception.core.observer import Observer
 from vs_perception.core.relative_depth import metric_to_relative
@@ -50,15 +51,7 @@ METRICS = ("cos_v", "cos_w", "gain_v", "gain_w", "drop_v", "drop_w", "valid")
 def near_goal_views(w_T_goal: np.ndarray, trials: int, offset_mm: float, offset_deg: float,
                     rng: np.random.Generator) -> list[np.ndarray]:
     """``trials`` camera poses at exactly ``offset_mm`` and ``offset_deg`` from the goal (random directions)."""
-    views = []
-    for _ in range(trials):
-        t_dir, r_dir = rng.normal(size=3), rng.normal(size=3)
-        T = np.array(w_T_goal, dtype=float)
-        T[:3, :3] = T[:3, :3] @ Rotation.from_rotvec(
-            r_dir / np.linalg.norm(r_dir) * np.radians(offset_deg)).as_matrix()
-        T[:3, 3] = T[:3, 3] + t_dir / np.linalg.norm(t_dir) * offset_mm * 1e-3
-        views.append(T)
-    return views
+    return [offset_pose(w_T_goal, offset_mm * 1e-3, offset_deg, rng) for _ in range(trials)]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:

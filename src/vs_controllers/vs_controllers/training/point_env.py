@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 from vs_common.core.config import check_choice, check_range, describe
-from vs_common.core.se3 import pose_error, pose_errors
+from vs_common.core.se3 import offset_pose, pose_error, pose_errors
 
 from vs_controllers.core.cns.graph import (
     GoalGraph,
@@ -42,6 +42,11 @@ __all__ = ["EnvConfig", "PointEnvBatch"]
 # Default intrinsics of the authors' training: 640x480, f = 540, c = (320, 240) → image bounds in
 # normalised coordinates, used for mismatched (random) observations.
 _X_HALF, _Y_HALF = 320.0 / 540.0, 240.0 / 540.0
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """One draw, uniform in log between ``bounds`` (both > 0)."""
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
 
 
 def _in_image(xy: np.ndarray) -> np.ndarray:
@@ -100,6 +105,15 @@ class EnvConfig:
         "u ~ U(0, 1) and is matchable while u < m·exp(-(angle/σ)²), with σ ~ U(this range) (deg) and "
         "m ~ U(0.6, 1) per episode: few matches after large viewpoint changes, more as the camera closes in "
         "(what descriptor matching does on real images; not in the authors' data).", default=(0.0, 0.0))
+    near_goal_starts: float = describe(
+        "Fraction of episodes that start near the goal instead of at an initial pose drawn as above: the goal pose "
+        "moved by a log-uniform translation in near_goal_trans_m and a log-uniform rotation in near_goal_rot_deg, "
+        "random directions (the settling regime the benchmark's stop policy measures; not in the authors' data). "
+        "0 draws nothing extra, so runs without it reproduce.", default=0.0)
+    near_goal_trans_m: tuple[float, float] = describe("Translation range of near-goal starts (m, log-uniform).",
+                                                      default=(0.0005, 0.03))
+    near_goal_rot_deg: tuple[float, float] = describe("Rotation range of near-goal starts (deg, log-uniform).",
+                                                      default=(0.05, 3.0))
     expert: str = describe(
         "Supervising PBVS law. straight: shortest path in position and rotation (authors' short-sequence data). "
         "centre_straight: once the roll about the optical axis exceeds ~30 deg, blend in a law that keeps the "
@@ -111,6 +125,11 @@ class EnvConfig:
         check_range("table_scenes", self.table_scenes, 0.0, 1.0)
         check_range("table_radius[0]", self.table_radius[0], 0.0, lo_open=True)
         check_range("table_radius[1]", self.table_radius[1], self.table_radius[0])
+        check_range("near_goal_starts", self.near_goal_starts, 0.0, 1.0)
+        for name in ("near_goal_trans_m", "near_goal_rot_deg"):
+            lo, hi = getattr(self, name)
+            check_range(f"{name}[0]", lo, 0.0, lo_open=True)
+            check_range(f"{name}[1]", hi, lo)
         check_range("view_sigma_deg[0]", self.view_sigma_deg[0], 0.0)
         check_range("view_sigma_deg[1]", self.view_sigma_deg[1], self.view_sigma_deg[0])
         check_range("num_points_min", self.num_points_min, 3)
@@ -167,21 +186,27 @@ class PointEnvBatch:
         c, rng = self.cfg, self.rng
         n = int(rng.integers(c.num_points_min, c.num_points_max + 1))
         all_pts = self.sample_scene(n)
+        near = c.near_goal_starts > 0 and rng.uniform() < c.near_goal_starts
         for _ in range(100):
             w_T_t = sample_camera_pose(rng, c.goal_r, c.goal_elev_deg, c.goal_perturb_deg)
-            az_t = np.arctan2(w_T_t[1, 3], w_T_t[0, 3])
-            az = az_t + np.radians(rng.uniform(-c.init_azimuth_deg, c.init_azimuth_deg))
-            w_T_c = sample_camera_pose(rng, c.init_r, c.init_elev_deg, c.init_perturb_deg, azimuth=az)
+            if near:
+                te0, re0 = _log_uniform(rng, c.near_goal_trans_m), _log_uniform(rng, c.near_goal_rot_deg)
+                w_T_c = offset_pose(w_T_t, te0, re0, rng)
+            else:
+                az_t = np.arctan2(w_T_t[1, 3], w_T_t[0, 3])
+                az = az_t + np.radians(rng.uniform(-c.init_azimuth_deg, c.init_azimuth_deg))
+                w_T_c = sample_camera_pose(rng, c.init_r, c.init_elev_deg, c.init_perturb_deg, azimuth=az)
             pts = self.visible_points(all_pts, w_T_t, w_T_c)
             n = len(pts)
             te, re = pose_error(w_T_t, w_T_c)
+            far_enough = near or te > 0.002 or re > 1.0  # a far start must not begin at the goal already
             goal_xy, ok_t = self._project(w_T_t, pts)
             if c.fov_mask:
                 ok_t = ok_t & _in_image(goal_xy)
-                if (te > 0.002 or re > 1.0) and ok_t.sum() >= 3:  # the goal image's points only
+                if far_enough and ok_t.sum() >= 3:  # the goal image's points only
                     pts, goal_xy, n = pts[ok_t], goal_xy[ok_t], int(ok_t.sum())
                     break
-            elif (te > 0.002 or re > 1.0) and ok_t.all() and ok_t.sum() >= 3:
+            elif far_enough and ok_t.all() and ok_t.sum() >= 3:
                 break
         centre = pts.mean(0)
         centroid_t = (np.linalg.inv(w_T_t) @ np.append(centre, 1.0))[:3]
