@@ -131,7 +131,7 @@ def test_config_validation_and_the_factory(tmp_path):
     for bad in ({"gain": 2}, {"network": {"threads": -1}}):
         with pytest.raises(ConfigError):
             DepthPCController.from_mapping(bad)
-    assert default_checkpoint().name == "depthpc.pt" and default_checkpoint().parent.name == "weights"
+    assert default_checkpoint().name == "depthpc_neargoal.pt" and default_checkpoint().parent.name == "weights"
     with pytest.raises(WeightsNotFoundError):
         DepthPCController.from_mapping({"network": {"checkpoint": str(tmp_path / "none.pt")}})
     torch.save(DepthPCNet().checkpoint(), tmp_path / "d.pt")

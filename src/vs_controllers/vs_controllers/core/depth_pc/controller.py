@@ -36,11 +36,11 @@ from vs_controllers.core.protocol import ControlOutput
 
 __all__ = ["DepthPCConfig", "DepthPCController", "DepthPCNetworkConfig", "default_checkpoint"]
 
-DEFAULT_CHECKPOINT = "depthpc.pt"
+DEFAULT_CHECKPOINT = "depthpc_neargoal.pt"
 
 
 def default_checkpoint() -> Path:
-    """The default shipped checkpoint, ``vs_controllers/weights/depthpc.pt`` (model card: ``weights/depthpc.md``)."""
+    """The default shipped checkpoint, ``vs_controllers/weights/depthpc_neargoal.pt`` (card: ``weights/depthpc.md``)."""
     return Path(__file__).resolve().parents[2] / "weights" / DEFAULT_CHECKPOINT
 
 
@@ -48,7 +48,7 @@ def default_checkpoint() -> Path:
 class DepthPCNetworkConfig(NetworkConfig):
     """The DepthPCNet network: its weights and where it runs (``DepthPCConfig.network``)."""
 
-    checkpoint: str = describe("DepthPCNet weights; empty = the shipped default (weights/depthpc.pt).",
+    checkpoint: str = describe("DepthPCNet weights; empty = the shipped default (weights/depthpc_neargoal.pt).",
                                default="")
 
 

@@ -37,9 +37,10 @@ Departures from the authors' code (notes §2.2; each deliberate):
   reused and can start from CNS's weights (the authors: ``F = H`` = 128, a 256-channel PTConv and an
   ``MLP([512, 256, 128])`` cluster fusion). The gain heads' last layers start at weight 0, bias 1,
   so an untrained fusion module leaves CNS's velocity unscaled (:meth:`DepthPCNet.warm_start`).
-- **Optional residual** (``residual=True``, the shipped ``depthpc.pt``): the fused features also keep each
-  node's own embeddings, ``[X̃_pos + γ_pos ⊙ X, X̃_Z + γ_Z ⊙ D]`` with per-channel gates that start at 0, so a
-  checkpoint trained without it continues from exactly its outputs (:meth:`DepthPCNet.load_without_residual`).
+- **Optional residual** (``residual=True``, the shipped ``depthpc_neargoal.pt`` and ``depthpc.pt``): the fused
+  features also keep each node's own embeddings, ``[X̃_pos + γ_pos ⊙ X, X̃_Z + γ_Z ⊙ D]`` with per-channel gates
+  that start at 0, so a checkpoint trained without it continues from exactly its outputs
+  (:meth:`DepthPCNet.load_without_residual`).
   Why: by Eq. 8 a node's coordinate branch is a mean of its cluster's coordinates weighted through its depth
   alone, so its own position reaches the encoder only through PTConv's positional term (:class:`FeatureFusion`).
 
