@@ -8,7 +8,8 @@ import pytest
 import torch
 from vs_common.core.errors import ConfigError
 from vs_controllers.core.cns.graph import GraphConfig
-from vs_controllers.core.cns.network import T, T_inv
+from vs_controllers.core.cns.network import GraphVS, T, T_inv
+from vs_controllers.training.eval_cns import evaluate
 from vs_controllers.training.experts import pbvs_centre_straight, pbvs_straight
 from vs_controllers.training.observability import KMCObservability
 from vs_controllers.training.point_env import EnvConfig, PointEnvBatch
@@ -131,6 +132,41 @@ def test_near_goal_starts_begin_inside_their_ranges_and_far_starts_stay_as_they_
     np.testing.assert_array_equal(a.w_T_c, b.w_T_c)
     with pytest.raises(ConfigError):
         EnvConfig(near_goal_trans_m=(0.0, 0.01))
+
+
+def test_large_turn_starts_begin_a_large_azimuth_away_and_zero_leaves_the_draws_as_they_were():
+    """With large_turn_starts the start camera sits at least large_turn_deg around the scene from the goal's
+    (either side); without, offsets span the whole circle; 0 draws nothing extra."""
+    def offsets(cfg: EnvConfig, n: int) -> np.ndarray:
+        env = PointEnvBatch(cfg, n, seed=8)
+        az = [np.arctan2(T[:, 1, 3], T[:, 0, 3]) for T in (env.w_T_c, env.w_T_t)]
+        return np.degrees(np.abs(np.angle(np.exp(1j * (az[0] - az[1])))))
+
+    turn = offsets(EnvConfig(large_turn_starts=1.0, large_turn_deg=150.0), 24)
+    assert np.all(turn >= 150.0 - 1e-6) and len(np.unique(turn.round(3))) == 24
+    assert np.sum(offsets(EnvConfig(), 24) < 90.0) >= 4
+    near = offsets(EnvConfig(large_turn_starts=1.0, near_goal_starts=1.0), 8)
+    assert np.all(near < 5.0)  # near-goal starts are never turned
+    a = PointEnvBatch(EnvConfig(), 4, seed=6)
+    b = PointEnvBatch(EnvConfig(large_turn_starts=0.0, large_turn_deg=170.0), 4, seed=6)
+    np.testing.assert_array_equal(a.w_T_c, b.w_T_c)
+    with pytest.raises(ConfigError):
+        EnvConfig(large_turn_starts=1.5)
+
+
+def test_in_run_checks_start_from_the_plain_far_start_distribution_whatever_the_training_mix():
+    """evaluate() turns near-goal and large-turn starts off, so the checks of runs with other mixes compare."""
+    seen: list[EnvConfig] = []
+
+    def make_env(cfg: EnvConfig, n: int, seed: int) -> PointEnvBatch:
+        seen.append(cfg)
+        raise StopIteration
+
+    cfg = EnvConfig(near_goal_starts=0.3, large_turn_starts=0.5, large_turn_deg=130.0)
+    with pytest.raises(StopIteration):
+        evaluate(GraphVS(), cfg, episodes=2, steps=5, make_env=make_env)
+    assert seen[0].near_goal_starts == 0.0 and seen[0].large_turn_starts == 0.0
+    assert seen[0].max_steps == 5 and seen[0].large_turn_deg == 130.0
 
 
 def test_view_dependent_matching_loses_points_after_large_viewpoint_changes():

@@ -34,8 +34,8 @@ def evaluate(net: GraphVS, env_cfg: EnvConfig | None = None, episodes: int = 32,
 
     Args:
         net: the policy (evaluated in eval mode, state restored afterwards).
-        env_cfg: environment settings (default: the training distribution with noise); near-goal starts are
-            turned off, so every check starts far from the goal.
+        env_cfg: environment settings (default: the training distribution with noise); near-goal and
+            large-turn starts are turned off, so every run's checks start from the same far-start distribution.
         episodes: number of scenes (one batch).
         steps: steps per episode (each is ``gain·dt`` = 0.04 s of motion with the defaults).
         seed: scene seed (same seed → same scenes).
@@ -48,7 +48,7 @@ def evaluate(net: GraphVS, env_cfg: EnvConfig | None = None, episodes: int = 32,
         the initial errors, and the wall time.
     """
     cfg = env_cfg or EnvConfig()
-    cfg = dataclasses.replace(cfg, max_steps=steps, near_goal_starts=0.0)  # far starts only, run to run
+    cfg = dataclasses.replace(cfg, max_steps=steps, near_goal_starts=0.0, large_turn_starts=0.0)  # run to run
     was_training = net.training
     net.eval()
     t0 = time.perf_counter()

@@ -110,6 +110,12 @@ class EnvConfig:
         "moved by a log-uniform translation in near_goal_trans_m and a log-uniform rotation in near_goal_rot_deg, "
         "random directions (the settling regime the benchmark's stop policy measures; not in the authors' data). "
         "0 draws nothing extra, so runs without it reproduce.", default=0.0)
+    large_turn_starts: float = describe(
+        "Fraction of the far starts (those not near the goal) whose azimuth offset from the goal's is drawn "
+        "uniform in large_turn_deg..180 deg, either sign, instead of within ±init_azimuth_deg: more of the "
+        "large turns about the scene (rolls about the optical axis from above) where features leave the view "
+        "(not in the authors' data). 0 draws nothing extra, so runs without it reproduce.", default=0.0)
+    large_turn_deg: float = describe("Smallest azimuth offset of a large-turn start (deg).", default=120.0)
     near_goal_trans_m: tuple[float, float] = describe("Translation range of near-goal starts (m, log-uniform).",
                                                       default=(0.0005, 0.03))
     near_goal_rot_deg: tuple[float, float] = describe("Rotation range of near-goal starts (deg, log-uniform).",
@@ -126,6 +132,8 @@ class EnvConfig:
         check_range("table_radius[0]", self.table_radius[0], 0.0, lo_open=True)
         check_range("table_radius[1]", self.table_radius[1], self.table_radius[0])
         check_range("near_goal_starts", self.near_goal_starts, 0.0, 1.0)
+        check_range("large_turn_starts", self.large_turn_starts, 0.0, 1.0)
+        check_range("large_turn_deg", self.large_turn_deg, 0.0, 180.0)
         for name in ("near_goal_trans_m", "near_goal_rot_deg"):
             lo, hi = getattr(self, name)
             check_range(f"{name}[0]", lo, 0.0, lo_open=True)
@@ -187,6 +195,7 @@ class PointEnvBatch:
         n = int(rng.integers(c.num_points_min, c.num_points_max + 1))
         all_pts = self.sample_scene(n)
         near = c.near_goal_starts > 0 and rng.uniform() < c.near_goal_starts
+        turn = not near and c.large_turn_starts > 0 and rng.uniform() < c.large_turn_starts
         for _ in range(100):
             w_T_t = sample_camera_pose(rng, c.goal_r, c.goal_elev_deg, c.goal_perturb_deg)
             if near:
@@ -194,7 +203,9 @@ class PointEnvBatch:
                 w_T_c = offset_pose(w_T_t, te0, re0, rng)
             else:
                 az_t = np.arctan2(w_T_t[1, 3], w_T_t[0, 3])
-                az = az_t + np.radians(rng.uniform(-c.init_azimuth_deg, c.init_azimuth_deg))
+                off = (rng.uniform(c.large_turn_deg, 180.0) * rng.choice((-1.0, 1.0)) if turn
+                       else rng.uniform(-c.init_azimuth_deg, c.init_azimuth_deg))
+                az = az_t + np.radians(off)
                 w_T_c = sample_camera_pose(rng, c.init_r, c.init_elev_deg, c.init_perturb_deg, azimuth=az)
             pts = self.visible_points(all_pts, w_T_t, w_T_c)
             n = len(pts)
