@@ -131,6 +131,20 @@ def test_goal_view_is_textured_and_initial_view_overlaps() -> None:
     assert len(good) > 20
 
 
+def test_render_cell_leaves_no_texture_files_behind() -> None:
+    cell = RenderCell()
+    tex_dir = cell._tex_dir
+    for scene in load_scenes("render")[:2]:
+        cell.load_scene(scene)
+        assert cell.render(scene.w_T_goal).color.std() > 10  # the textures were loaded before their files went
+        assert list(tex_dir.iterdir()) == []
+    cell.close()
+    cell.close()  # idempotent
+    assert not tex_dir.exists()
+    with pytest.raises(InputError, match="closed"):
+        cell._texture(1)
+
+
 def test_bad_pose_and_stream_are_rejected() -> None:
     cell = make_cell("image")
     cell.load_scene(load_scenes("image")[0])
