@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pytest
 from vs_common.core.errors import ConfigError, InputError
@@ -131,16 +133,15 @@ def test_goal_view_is_textured_and_initial_view_overlaps() -> None:
     assert len(good) > 20
 
 
-def test_render_cell_leaves_no_texture_files_behind() -> None:
+def test_render_cell_leaves_no_texture_files_behind(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where tempfile puts the cell's texture files
     cell = RenderCell()
-    tex_dir = cell._tex_dir
     for scene in load_scenes("render")[:2]:
         cell.load_scene(scene)
         assert cell.render(scene.w_T_goal).color.std() > 10  # the textures were loaded before their files went
-        assert list(tex_dir.iterdir()) == []
+        assert list(tmp_path.iterdir()) == []  # nothing left even while the cell is open (a killed worker)
     cell.close()
     cell.close()  # idempotent
-    assert not tex_dir.exists()
     with pytest.raises(InputError, match="closed"):
         cell._texture(1)
 

@@ -9,7 +9,6 @@ so the benchmark and the ROS sim camera node do not care which one runs.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,22 +74,16 @@ class RenderCell:
         self._p = p
         self.camera, self.ir_camera, self.baseline_m = camera, ir_camera, baseline_m
         self._client = p.connect(p.DIRECT)
-        # PyBullet loads textures only from files: each is written here, loaded, and deleted at once (the
-        # renderer keeps its own copy); close() removes the folder.
-        self._tex_dir: Path | None = Path(tempfile.mkdtemp(prefix="vs_sim_tex_"))
         self._textures: dict[tuple[int, bool], int] = {}
         self._scene_id: str | None = None
         self._proj = {id(camera): gl_projection(camera).T.reshape(-1).tolist(),
                       id(ir_camera): gl_projection(ir_camera).T.reshape(-1).tolist()}
 
     def close(self) -> None:
-        """Disconnect from PyBullet and remove the texture folder (idempotent)."""
+        """Disconnect from PyBullet (idempotent)."""
         if self._client is not None:
             self._p.disconnect(self._client)
             self._client = None
-        if self._tex_dir is not None:
-            shutil.rmtree(self._tex_dir, ignore_errors=True)
-            self._tex_dir = None
 
     def __del__(self) -> None:
         try:
@@ -101,15 +94,15 @@ class RenderCell:
     def _texture(self, seed: int, poster: bool = False) -> int:
         key = (seed, poster)
         if key not in self._textures:
-            if self._tex_dir is None:
+            if self._client is None:
                 raise InputError("the render cell is closed")
-            path = self._tex_dir / f"{'poster' if poster else 'tex'}_{seed}.png"
             img = make_poster(seed, 1024, 1024) if poster else make_texture(seed)
-            cv2.imwrite(str(path), img[:, :, ::-1])
-            try:
+            # PyBullet loads textures only from files and keeps its own copy: the file lives in a folder
+            # that is gone once it is loaded, so a worker killed mid-run leaves nothing in /tmp.
+            with tempfile.TemporaryDirectory(prefix="vs_sim_tex_") as folder:
+                path = Path(folder) / f"{'poster' if poster else 'tex'}_{seed}.png"
+                cv2.imwrite(str(path), img[:, :, ::-1])
                 self._textures[key] = self._p.loadTexture(str(path), physicsClientId=self._client)
-            finally:
-                path.unlink(missing_ok=True)
         return self._textures[key]
 
     def load_scene(self, scene: Scene) -> None:
